@@ -1,0 +1,38 @@
+// Runs a graph node by node with the kernels of one backend. Immutable once
+// built: run() may be called from several threads at once.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "octet/graph.h"
+#include "octet/kernel.h"
+
+namespace octet {
+
+using TensorMap = std::map<std::string, Tensor>;
+// Called with every value a node produces, as it is produced (calibration hooks in here).
+using ValueObserver = std::function<void(const std::string& name, const Tensor& value)>;
+
+class Executor {
+ public:
+  // Binds a kernel to every node; throws UnsupportedError naming the first node
+  // whose op (at the model's opset) has no kernel on this backend.
+  explicit Executor(Graph graph, const std::string& backend = "reference");
+
+  const Graph& graph() const { return graph_; }
+  // Checks every graph input is present with the declared dtype and known dims,
+  // then runs. Returns the graph outputs by name.
+  TensorMap run(const TensorMap& inputs, const ValueObserver& observer = {}) const;
+
+ private:
+  void check_inputs(const TensorMap& inputs) const;
+
+  Graph graph_;
+  std::vector<const KernelDef*> kernels_;          // one per node
+  std::vector<std::vector<size_t>> release_after_;  // value slots whose last use is node i
+  std::map<std::string, size_t> slot_of_;           // value name -> slot index
+};
+
+}  // namespace octet

@@ -1,0 +1,71 @@
+// octet's graph IR: typed values with (possibly symbolic) shapes, nodes with
+// attributes, and a graph whose nodes are kept in topological order. Names are
+// the ONNX names, unchanged: calibration caches are keyed by them.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "octet/tensor.h"
+
+namespace octet {
+
+// One dimension: a known size, or unknown / symbolic (e.g. "batch").
+struct Dim {
+  int64_t value = -1;  // >= 0 when known
+  std::string symbol;  // non-empty for a named dynamic dimension
+  bool known() const { return value >= 0; }
+};
+
+struct ValueInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::vector<Dim> dims;
+  bool has_shape = false;
+  std::string shape_str() const;  // e.g. "[batch,1,28,28]"
+};
+
+using Attribute = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>,
+                               std::vector<float>, std::vector<std::string>>;
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;                // "" for the default ONNX domain
+  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::vector<std::string> outputs;
+  std::map<std::string, Attribute> attributes;
+
+  bool has_attr(const std::string& key) const { return attributes.count(key) != 0; }
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  int64_t attr_int(const std::string& key) const;  // throws if absent
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(const std::string& key, std::vector<float> fallback = {}) const;
+  const Tensor& attr_tensor(const std::string& key) const;  // throws if absent
+  // "node 'conv1' (Conv)" -- how errors name a node.
+  std::string describe() const;
+};
+
+struct Graph {
+  std::string name;
+  std::vector<ValueInfo> inputs;   // runtime inputs (initializers excluded)
+  std::vector<ValueInfo> outputs;
+  std::map<std::string, Tensor> initializers;
+  std::vector<Node> nodes;         // topological order
+  std::map<std::string, ValueInfo> value_info;  // inferred types/shapes of intermediates
+  std::map<std::string, int64_t> opsets;        // domain -> opset version ("" = ai.onnx)
+
+  int64_t opset(const std::string& domain = "") const;
+  const ValueInfo* find_value(const std::string& name) const;  // inputs, outputs, value_info
+  // Reorders nodes topologically; throws naming a node if the graph has a cycle or
+  // uses a value nothing produces.
+  void sort_topologically();
+  int64_t parameter_count() const;  // elements in all initializers
+};
+
+}  // namespace octet

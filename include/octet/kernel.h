@@ -1,0 +1,57 @@
+// Kernel registry. Every kernel registers next to its implementation with the op
+// it implements, the opset range it covers and the backend it belongs to
+// ("reference" is the plain executable spec the optimised backends are tested
+// against).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "octet/graph.h"
+#include "octet/tensor.h"
+
+namespace octet {
+
+struct KernelContext {
+  const Node& node;
+  int64_t opset;                          // the model's opset for the node's domain
+  std::vector<const Tensor*> inputs;      // nullptr for an omitted optional input
+  std::vector<Tensor> outputs;            // one per node output, filled by the kernel
+
+  size_t num_inputs() const { return inputs.size(); }
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  // Input i, or an error naming the node when a required input is missing.
+  const Tensor& input(size_t i) const;
+  // Creates output i with the given type and shape and returns it.
+  Tensor& make_output(size_t i, DType dtype, Shape shape);
+  // Throws UnsupportedError / Error prefixed with the node's description.
+  [[noreturn]] void unsupported(const std::string& what) const;
+  [[noreturn]] void fail(const std::string& what) const;
+};
+
+using KernelFn = std::function<void(KernelContext&)>;
+
+struct KernelDef {
+  std::string op_type;
+  std::string domain;      // "" = ai.onnx
+  int64_t since_version;   // first opset this implementation covers
+  int64_t end_version;     // last opset it covers (inclusive)
+  std::string backend;     // "reference", "x86", "cuda", ...
+  KernelFn fn;
+};
+
+class KernelRegistry {
+ public:
+  // The registry holding every built-in kernel.
+  static KernelRegistry& global();
+  void add(KernelDef def);
+  // The kernel for op_type at that opset on that backend, or nullptr.
+  const KernelDef* find(const std::string& domain, const std::string& op_type, int64_t opset,
+                        const std::string& backend = "reference") const;
+  std::vector<std::string> op_types(const std::string& backend = "reference") const;
+
+ private:
+  std::vector<KernelDef> defs_;
+};
+
+}  // namespace octet

@@ -1,0 +1,133 @@
+#include "octet/graph.h"
+
+#include <queue>
+#include <set>
+#include <sstream>
+
+namespace octet {
+
+std::string ValueInfo::shape_str() const {
+  if (!has_shape) return "?";
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) os << ',';
+    if (dims[i].known()) os << dims[i].value;
+    else os << (dims[i].symbol.empty() ? "?" : dims[i].symbol);
+  }
+  os << ']';
+  return os.str();
+}
+
+namespace {
+template <class T>
+const T* attr_as(const Node& n, const std::string& key) {
+  auto it = n.attributes.find(key);
+  if (it == n.attributes.end()) return nullptr;
+  const T* v = std::get_if<T>(&it->second);
+  if (!v) throw Error(n.describe() + ": attribute '" + key + "' has an unexpected type");
+  return v;
+}
+}  // namespace
+
+int64_t Node::attr_int(const std::string& key, int64_t fallback) const {
+  const auto* v = attr_as<int64_t>(*this, key);
+  return v ? *v : fallback;
+}
+int64_t Node::attr_int(const std::string& key) const {
+  const auto* v = attr_as<int64_t>(*this, key);
+  if (!v) throw Error(describe() + ": required attribute '" + key + "' is missing");
+  return *v;
+}
+float Node::attr_float(const std::string& key, float fallback) const {
+  const auto* v = attr_as<float>(*this, key);
+  return v ? *v : fallback;
+}
+std::string Node::attr_string(const std::string& key, const std::string& fallback) const {
+  const auto* v = attr_as<std::string>(*this, key);
+  return v ? *v : fallback;
+}
+std::vector<int64_t> Node::attr_ints(const std::string& key, std::vector<int64_t> fallback) const {
+  const auto* v = attr_as<std::vector<int64_t>>(*this, key);
+  return v ? *v : fallback;
+}
+std::vector<float> Node::attr_floats(const std::string& key, std::vector<float> fallback) const {
+  const auto* v = attr_as<std::vector<float>>(*this, key);
+  return v ? *v : fallback;
+}
+const Tensor& Node::attr_tensor(const std::string& key) const {
+  const auto* v = attr_as<Tensor>(*this, key);
+  if (!v) throw Error(describe() + ": required attribute '" + key + "' is missing");
+  return *v;
+}
+std::string Node::describe() const {
+  return "node '" + (name.empty() ? (outputs.empty() ? std::string("?") : outputs[0]) : name) +
+         "' (" + (domain.empty() ? "" : domain + ".") + op_type + ")";
+}
+
+int64_t Graph::opset(const std::string& domain) const {
+  auto it = opsets.find(domain);
+  if (it == opsets.end() && domain == "ai.onnx") it = opsets.find("");
+  return it == opsets.end() ? 0 : it->second;
+}
+
+const ValueInfo* Graph::find_value(const std::string& n) const {
+  for (const auto& v : inputs)
+    if (v.name == n) return &v;
+  for (const auto& v : outputs)
+    if (v.name == n) return &v;
+  auto it = value_info.find(n);
+  return it == value_info.end() ? nullptr : &it->second;
+}
+
+void Graph::sort_topologically() {
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const auto& o : nodes[i].outputs)
+      if (!o.empty()) producer[o] = i;
+  std::set<std::string> available;
+  for (const auto& v : inputs) available.insert(v.name);
+  for (const auto& [k, v] : initializers) available.insert(k);
+
+  std::vector<int> pending(nodes.size(), 0);
+  std::vector<std::vector<size_t>> consumers(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::set<size_t> deps;
+    for (const auto& in : nodes[i].inputs) {
+      if (in.empty() || available.count(in)) continue;
+      auto it = producer.find(in);
+      if (it == producer.end())
+        throw Error(nodes[i].describe() + " reads '" + in +
+                    "', which is neither a graph input, an initializer nor a node output");
+      deps.insert(it->second);
+    }
+    pending[i] = static_cast<int>(deps.size());
+    for (size_t d : deps) consumers[d].push_back(i);
+  }
+  // Kahn's algorithm; the queue is ordered by original index so a sorted graph keeps its order.
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (pending[i] == 0) ready.push(i);
+  std::vector<Node> sorted;
+  sorted.reserve(nodes.size());
+  while (!ready.empty()) {
+    size_t i = ready.top();
+    ready.pop();
+    sorted.push_back(nodes[i]);
+    for (size_t c : consumers[i])
+      if (--pending[c] == 0) ready.push(c);
+  }
+  if (sorted.size() != nodes.size()) {
+    for (size_t i = 0; i < nodes.size(); ++i)
+      if (pending[i] > 0) throw Error("graph has a cycle through " + nodes[i].describe());
+  }
+  nodes = std::move(sorted);
+}
+
+int64_t Graph::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& [k, t] : initializers) n += t.numel();
+  return n;
+}
+
+}  // namespace octet

@@ -1,0 +1,56 @@
+#include "octet/kernel.h"
+
+#include <set>
+
+#include "kernels/reference/reference_kernels.h"
+
+namespace octet {
+
+const Tensor& KernelContext::input(size_t i) const {
+  if (!has_input(i)) fail("required input " + std::to_string(i) + " is missing");
+  return *inputs[i];
+}
+
+Tensor& KernelContext::make_output(size_t i, DType dtype, Shape shape) {
+  if (i >= outputs.size()) fail("has no output " + std::to_string(i));
+  outputs[i] = Tensor(dtype, std::move(shape));
+  return outputs[i];
+}
+
+void KernelContext::unsupported(const std::string& what) const {
+  throw UnsupportedError(node.describe() + ": " + what);
+}
+
+void KernelContext::fail(const std::string& what) const {
+  throw Error(node.describe() + ": " + what);
+}
+
+KernelRegistry& KernelRegistry::global() {
+  static KernelRegistry* registry = [] {
+    auto* r = new KernelRegistry;
+    register_reference_kernels(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void KernelRegistry::add(KernelDef def) { defs_.push_back(std::move(def)); }
+
+const KernelDef* KernelRegistry::find(const std::string& domain, const std::string& op_type,
+                                      int64_t opset, const std::string& backend) const {
+  const std::string d = domain == "ai.onnx" ? "" : domain;
+  for (const auto& k : defs_)
+    if (k.op_type == op_type && k.domain == d && k.backend == backend &&
+        opset >= k.since_version && opset <= k.end_version)
+      return &k;
+  return nullptr;
+}
+
+std::vector<std::string> KernelRegistry::op_types(const std::string& backend) const {
+  std::set<std::string> s;
+  for (const auto& k : defs_)
+    if (k.backend == backend) s.insert(k.op_type);
+  return {s.begin(), s.end()};
+}
+
+}  // namespace octet

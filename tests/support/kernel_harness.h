@@ -1,0 +1,53 @@
+// Runs one node through a registered kernel, for small hand-checkable op tests.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "octet/kernel.h"
+
+namespace octet::testing {
+
+template <class T>
+Tensor make_tensor(DType dtype, Shape shape, const std::vector<T>& values) {
+  Tensor t(dtype, std::move(shape));
+  EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel()) << "test data size";
+  for (size_t i = 0; i < values.size(); ++i) t.set_from_double(i, static_cast<double>(values[i]));
+  return t;
+}
+inline Tensor f32(Shape shape, const std::vector<float>& v) { return make_tensor(DType::kFloat32, std::move(shape), v); }
+inline Tensor i64(Shape shape, const std::vector<int64_t>& v) { return make_tensor(DType::kInt64, std::move(shape), v); }
+
+// Runs `node` (inputs: nullptr entries mark omitted optional inputs) at `opset`
+// on the reference backend and returns its outputs.
+inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>& inputs,
+                                    int64_t opset = 17, const std::string& backend = "reference") {
+  const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, opset, backend);
+  if (!def) throw Error("no " + backend + " kernel for " + node.op_type + " at opset " + std::to_string(opset));
+  KernelContext ctx{node, opset, inputs, std::vector<Tensor>(node.outputs.size())};
+  def->fn(ctx);
+  return std::move(ctx.outputs);
+}
+
+inline Node make_node(const std::string& op_type, size_t n_inputs, size_t n_outputs = 1,
+                      std::map<std::string, Attribute> attrs = {}) {
+  Node n;
+  n.name = "test_" + op_type;
+  n.op_type = op_type;
+  for (size_t i = 0; i < n_inputs; ++i) n.inputs.push_back("in" + std::to_string(i));
+  for (size_t i = 0; i < n_outputs; ++i) n.outputs.push_back("out" + std::to_string(i));
+  n.attributes = std::move(attrs);
+  return n;
+}
+
+inline void expect_values(const Tensor& t, Shape shape, const std::vector<double>& expected,
+                          double tol = 1e-5) {
+  ASSERT_EQ(t.shape(), shape);
+  ASSERT_EQ(t.numel(), static_cast<int64_t>(expected.size()));
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(t.get_as_double(i), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << "element " << i;
+}
+
+}  // namespace octet::testing
