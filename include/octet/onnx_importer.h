@@ -14,4 +14,7 @@ Graph import_onnx_file(const std::string& path);
 Graph import_onnx_bytes(const std::string& bytes, const std::string& origin,
                         const std::string& base_dir = ".");
 
+// Reads a serialized onnx.TensorProto (.pb, as in ONNX's test data sets).
+Tensor read_onnx_tensor_file(const std::string& path);
+
 }  // namespace octet

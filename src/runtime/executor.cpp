@@ -1,0 +1,105 @@
+#include "octet/executor.h"
+
+#include <set>
+
+namespace octet {
+
+Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(graph)) {
+  const auto& registry = KernelRegistry::global();
+  for (const auto& node : graph_.nodes) {
+    const KernelDef* def = registry.find(node.domain, node.op_type, graph_.opset(node.domain), backend);
+    if (!def)
+      throw UnsupportedError(node.describe() + ": op '" + node.op_type + "' at opset " +
+                             std::to_string(graph_.opset(node.domain)) + " is not supported by the " +
+                             backend + " backend");
+    kernels_.push_back(def);
+  }
+  // Give every value a slot, and free each intermediate after its last reader.
+  auto slot = [&](const std::string& name) {
+    auto [it, inserted] = slot_of_.emplace(name, slot_of_.size());
+    return it->second;
+  };
+  for (const auto& v : graph_.inputs) slot(v.name);
+  for (const auto& [name, t] : graph_.initializers) slot(name);
+  std::map<size_t, size_t> last_use;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    for (const auto& in : graph_.nodes[i].inputs)
+      if (!in.empty()) last_use[slot(in)] = i;
+    for (const auto& out : graph_.nodes[i].outputs)
+      if (!out.empty()) last_use[slot(out)] = i;
+  }
+  std::set<size_t> kept;  // graph outputs, inputs and weights are never freed
+  for (const auto& v : graph_.outputs) kept.insert(slot(v.name));
+  for (const auto& v : graph_.inputs) kept.insert(slot(v.name));
+  for (const auto& [name, t] : graph_.initializers) kept.insert(slot(name));
+  release_after_.resize(graph_.nodes.size());
+  for (const auto& [s, node] : last_use)
+    if (!kept.count(s)) release_after_[node].push_back(s);
+}
+
+void Executor::check_inputs(const TensorMap& inputs) const {
+  for (const auto& [name, t] : inputs) {
+    bool known = false;
+    for (const auto& v : graph_.inputs) known |= v.name == name;
+    if (!known) {
+      std::string names;
+      for (const auto& v : graph_.inputs) names += (names.empty() ? "" : ", ") + v.name;
+      throw Error("unknown input '" + name + "'; the model's inputs are: " + names);
+    }
+  }
+  for (const auto& v : graph_.inputs) {
+    auto it = inputs.find(v.name);
+    if (it == inputs.end()) throw Error("missing input '" + v.name + "' " + v.shape_str());
+    const Tensor& t = it->second;
+    if (v.dtype != DType::kUndefined && t.dtype() != v.dtype)
+      throw Error("input '" + v.name + "' must be " + std::string(dtype_name(v.dtype)) + ", got " +
+                  std::string(dtype_name(t.dtype())));
+    if (!v.has_shape) continue;
+    bool ok = static_cast<size_t>(t.rank()) == v.dims.size();
+    for (size_t d = 0; ok && d < v.dims.size(); ++d)
+      ok = !v.dims[d].known() || v.dims[d].value == t.shape()[d];
+    if (!ok)
+      throw Error("input '" + v.name + "' must have shape " + v.shape_str() + ", got " +
+                  shape_str(t.shape()));
+  }
+}
+
+TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer) const {
+  check_inputs(inputs);
+  std::vector<Tensor> values(slot_of_.size());
+  for (const auto& [name, t] : inputs) values[slot_of_.at(name)] = t;
+  for (const auto& [name, t] : graph_.initializers) values[slot_of_.at(name)] = t;
+
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const Node& node = graph_.nodes[i];
+    KernelContext ctx{node, graph_.opset(node.domain), {}, std::vector<Tensor>(node.outputs.size())};
+    for (const auto& in : node.inputs) {
+      const Tensor* t = in.empty() ? nullptr : &values[slot_of_.at(in)];
+      if (t && t->empty()) throw Error(node.describe() + ": input '" + in + "' was never computed");
+      ctx.inputs.push_back(t);
+    }
+    try {
+      kernels_[i]->fn(ctx);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(node.describe() + ": " + e.what());
+    }
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      if (node.outputs[o].empty()) continue;
+      if (ctx.outputs[o].empty()) throw Error(node.describe() + ": produced no output " + std::to_string(o));
+      if (observer) observer(node.outputs[o], ctx.outputs[o]);
+      values[slot_of_.at(node.outputs[o])] = std::move(ctx.outputs[o]);
+    }
+    for (size_t s : release_after_[i]) values[s] = Tensor();
+  }
+  TensorMap out;
+  for (const auto& v : graph_.outputs) {
+    const Tensor& t = values[slot_of_.at(v.name)];
+    if (t.empty()) throw Error("graph output '" + v.name + "' was never computed");
+    out[v.name] = t;
+  }
+  return out;
+}
+
+}  // namespace octet

@@ -1,1 +1,26 @@
-int main() { return 0; }
+// octet: quantize, build, inspect and run inference engines from the command line.
+#include <iostream>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"octet " OCTET_VERSION ": calibrated INT8 inference engines from ONNX models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "octet " OCTET_VERSION);
+  std::map<CLI::App*, octet::cli::Runner> runners;
+  auto add = [&](octet::cli::Runner (*adder)(CLI::App&)) {
+    auto runner = adder(app);
+    runners[app.get_subcommands({}).back()] = runner;
+  };
+  add(octet::cli::add_infer);
+  add(octet::cli::add_bench);
+  add(octet::cli::add_inspect);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    for (auto* sub : app.get_subcommands()) return runners.at(sub)();
+  } catch (const std::exception& e) {
+    std::cerr << "octet: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

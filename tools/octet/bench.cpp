@@ -1,0 +1,141 @@
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "commands.h"
+#include "octet/parallel.h"
+
+namespace octet::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// "input:1x3x224x224" -> {"input", [1,3,224,224]}, as trtexec's --shapes.
+std::pair<std::string, Shape> parse_shape_spec(const std::string& spec) {
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos) throw Error("--shape " + spec + ": expected NAME:DxDxD");
+  Shape shape;
+  std::stringstream ss(spec.substr(colon + 1));
+  std::string item;
+  while (std::getline(ss, item, 'x')) {
+    try {
+      shape.push_back(std::stoll(item));
+    } catch (const std::exception&) {
+      throw Error("--shape " + spec + ": '" + item + "' is not a dimension");
+    }
+  }
+  return {spec.substr(0, colon), shape};
+}
+
+// Random inputs for every input not given: uniform [-1, 1) floats, zero integers.
+Tensor random_input(const ValueInfo& v, int64_t batch, const std::map<std::string, Shape>& shapes,
+                    std::mt19937& rng) {
+  Shape shape;
+  if (auto it = shapes.find(v.name); it != shapes.end()) {
+    shape = it->second;
+  } else {
+    if (!v.has_shape) throw Error("input '" + v.name + "' has no declared shape; give --shape " + v.name + ":DxD...");
+    for (size_t d = 0; d < v.dims.size(); ++d) {
+      if (v.dims[d].known()) shape.push_back(v.dims[d].value);
+      else if (d == 0) shape.push_back(batch);
+      else throw Error("input '" + v.name + "' " + v.shape_str() + " has a dynamic dimension " +
+                       std::to_string(d) + "; give --shape " + v.name + ":DxD...");
+    }
+  }
+  Tensor t(v.dtype == DType::kUndefined ? DType::kFloat32 : v.dtype, shape);
+  if (t.dtype() == DType::kFloat32) {
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  }
+  return t;
+}
+
+double percentile(const std::vector<double>& sorted, double p) {
+  size_t idx = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size())) ;
+  return sorted[std::min(sorted.size() - 1, idx == 0 ? 0 : idx - 1)];
+}
+
+}  // namespace
+
+Runner add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "measure throughput and latency (trtexec-style summary)");
+  struct Args {
+    std::string model, json;
+    std::vector<std::string> inputs, shapes;
+    int64_t batch = 1;
+    int threads = 1;
+    double warmup_ms = 200, duration_s = 3;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "model.onnx or engine.plan")->required();
+  cmd->add_option("--batch", args->batch, "batch size for inputs with a dynamic first dimension")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "CPU threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup-ms", args->warmup_ms, "warm-up time before measuring")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--duration-s", args->duration_s, "measuring time")->check(CLI::PositiveNumber);
+  cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy to use instead of random data");
+  cmd->add_option("--shape,--shapes", args->shapes, "NAME:DxDxD for inputs with dynamic dimensions");
+  cmd->add_option("--json", args->json, "write the summary as JSON");
+  return [args] {
+    set_num_threads(args->threads);
+    Executor exec = load_executor(args->model);
+    const Graph& g = exec.graph();
+    std::map<std::string, Shape> shapes;
+    for (const auto& s : args->shapes) shapes.insert(parse_shape_spec(s));
+    TensorMap inputs = read_inputs(args->inputs, g);
+    std::mt19937 rng(0);
+    for (const auto& v : g.inputs)
+      if (!inputs.count(v.name)) inputs[v.name] = random_input(v, args->batch, shapes, rng);
+    // Samples per inference: the first input's leading dimension.
+    const int64_t samples = g.inputs.empty() || inputs.at(g.inputs[0].name).rank() == 0
+                                ? 1 : inputs.at(g.inputs[0].name).dim(0);
+
+    auto warm_end = Clock::now() + std::chrono::duration<double, std::milli>(args->warmup_ms);
+    do exec.run(inputs); while (Clock::now() < warm_end);
+
+    std::vector<double> latencies_ms;
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration<double>(args->duration_s);
+    while (Clock::now() < end || latencies_ms.size() < 1) {
+      auto t0 = Clock::now();
+      exec.run(inputs);
+      latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> sorted = latencies_ms;
+    std::sort(sorted.begin(), sorted.end());
+    const double ips = latencies_ms.size() / total_s;
+    const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / sorted.size();
+    struct Stat { const char* name; double value; };
+    const Stat stats[] = {{"min", sorted.front()}, {"mean", mean}, {"median", percentile(sorted, 50)},
+                          {"p90", percentile(sorted, 90)}, {"p95", percentile(sorted, 95)},
+                          {"p99", percentile(sorted, 99)}, {"max", sorted.back()}};
+
+    std::printf("=== Performance summary ===\n");
+    std::printf("Model: %s  batch: %lld  threads: %d  iterations: %zu in %.3f s\n", args->model.c_str(),
+                static_cast<long long>(samples), args->threads, latencies_ms.size(), total_s);
+    std::printf("Throughput: %.2f inferences/s, %.2f samples/s\n", ips, ips * samples);
+    std::printf("Latency (ms):");
+    for (const auto& s : stats) std::printf(" %s = %.4f", s.name, s.value);
+    std::printf("\n");
+    if (!args->json.empty()) {
+      std::ofstream js(args->json);
+      if (!js) throw Error(args->json + ": cannot write file");
+      js << "{\"model\": \"" << args->model << "\", \"batch\": " << samples << ", \"threads\": " << args->threads
+         << ", \"iterations\": " << latencies_ms.size() << ", \"duration_s\": " << total_s
+         << ", \"throughput_inferences_per_s\": " << ips << ", \"throughput_samples_per_s\": " << ips * samples
+         << ", \"latency_ms\": {";
+      for (size_t i = 0; i < std::size(stats); ++i)
+        js << (i ? ", " : "") << "\"" << stats[i].name << "\": " << stats[i].value;
+      js << "}}\n";
+    }
+    return 0;
+  };
+}
+
+}  // namespace octet::cli

@@ -1,0 +1,25 @@
+// Sub-commands of the `octet` command-line tool, one file each.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "octet/executor.h"
+
+namespace octet::cli {
+
+// Adds the sub-command to `app`; the returned function runs it after parsing.
+using Runner = std::function<int()>;
+Runner add_infer(CLI::App& app);
+Runner add_bench(CLI::App& app);
+Runner add_inspect(CLI::App& app);
+
+// Loads an ONNX model (or, later, a plan) for running.
+Executor load_executor(const std::string& path);
+// Parses `--input NAME=FILE.npy` / `--input FILE.npy` (the latter only for a
+// one-input model) into tensors keyed by input name.
+TensorMap read_inputs(const std::vector<std::string>& specs, const Graph& graph);
+
+}  // namespace octet::cli
