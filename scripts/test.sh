@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README's test command: installs dependencies, builds, then runs every test
+# (GoogleTest suites and the ONNX conformance run under CTest, then pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+(cd build && ctest --output-on-failure -j"$(nproc)")
+OCTET_BUILD_DIR="$PWD/build" python3 -m pytest -q tests

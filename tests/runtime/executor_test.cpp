@@ -1,0 +1,95 @@
+#include "octet/executor.h"
+
+#include <gtest/gtest.h>
+
+#include "octet/onnx_importer.h"
+#include "support/temp_dir.h"
+
+using namespace octet;
+using octet::testing::onnx_node_case;
+
+namespace {
+Executor executor_for(const std::string& node_case) {
+  return Executor(import_onnx_file(onnx_node_case(node_case) + "/model.onnx"));
+}
+std::string run_error(const Executor& exec, const TensorMap& inputs) {
+  try {
+    exec.run(inputs);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Executor, RunsAndObservesEveryValue) {
+  Executor exec = executor_for("test_add");  // x + y, both [3,4,5]
+  Tensor x(DType::kFloat32, {3, 4, 5}), y(DType::kFloat32, {3, 4, 5});
+  for (int i = 0; i < 60; ++i) x.data<float>()[i] = i, y.data<float>()[i] = 2 * i;
+  std::vector<std::string> seen;
+  TensorMap out = exec.run({{"x", x}, {"y", y}}, [&](const std::string& name, const Tensor&) { seen.push_back(name); });
+  ASSERT_EQ(out.count("sum"), 1u);
+  EXPECT_FLOAT_EQ(out["sum"].data<float>()[7], 21.f);
+  EXPECT_EQ(seen, std::vector<std::string>{"sum"});
+}
+
+TEST(Executor, UnsupportedOpNamesNodeAndOp) {
+  // Abs is not an op octet implements.
+  try {
+    executor_for("test_abs");
+    FAIL() << "expected UnsupportedError";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("(Abs)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not supported"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Executor, MissingInput) {
+  Executor exec = executor_for("test_add");
+  std::string err = run_error(exec, {{"x", Tensor(DType::kFloat32, {3, 4, 5})}});
+  EXPECT_NE(err.find("missing input 'y'"), std::string::npos) << err;
+}
+
+TEST(Executor, WrongDtype) {
+  Executor exec = executor_for("test_add");
+  std::string err = run_error(exec, {{"x", Tensor(DType::kInt32, {3, 4, 5})}, {"y", Tensor(DType::kFloat32, {3, 4, 5})}});
+  EXPECT_NE(err.find("input 'x' must be float32, got int32"), std::string::npos) << err;
+}
+
+TEST(Executor, WrongShape) {
+  Executor exec = executor_for("test_add");
+  std::string err = run_error(exec, {{"x", Tensor(DType::kFloat32, {3, 4})}, {"y", Tensor(DType::kFloat32, {3, 4, 5})}});
+  EXPECT_NE(err.find("input 'x' must have shape [3,4,5], got [3,4]"), std::string::npos) << err;
+}
+
+TEST(Executor, UnknownInputListsTheModelsInputs) {
+  Executor exec = executor_for("test_add");
+  std::string err = run_error(exec, {{"z", Tensor(DType::kFloat32, {1})}});
+  EXPECT_NE(err.find("unknown input 'z'"), std::string::npos) << err;
+  EXPECT_NE(err.find("x, y"), std::string::npos) << err;
+}
+
+TEST(Graph, CycleIsReported) {
+  Graph g;
+  g.inputs.push_back({"in", DType::kFloat32});
+  Node a{"a", "Relu", "", {"b_out"}, {"a_out"}, {}};
+  Node b{"b", "Relu", "", {"a_out"}, {"b_out"}, {}};
+  g.nodes = {a, b};
+  try {
+    g.sort_topologically();
+    FAIL() << "expected a cycle error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cycle"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Graph, UndefinedValueIsReported) {
+  Graph g;
+  g.nodes = {Node{"r", "Relu", "", {"nowhere"}, {"out"}, {}}};
+  try {
+    g.sort_topologically();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'nowhere'"), std::string::npos) << e.what();
+  }
+}
