@@ -209,12 +209,15 @@ Graph graph_from_model(onnx::ModelProto& model, const std::string& origin,
   return g;
 }
 
-// The checker's complaint about an op schema octet may still run (a plugin) or
-// report itself with the node's name is not fatal; anything else is.
-bool is_unknown_op_complaint(const std::string& what) {
-  return what.find("No Op registered") != std::string::npos ||
-         what.find("No opset import for domain") != std::string::npos ||
-         what.find("is not a registered function/op") != std::string::npos;
+// Complaints the checker makes that octet reports better itself are not fatal:
+// unknown ops (a plugin may run them; otherwise binding names the node) and
+// external data (the checker looks relative to the working directory, octet
+// relative to the model file).
+bool is_deferred_complaint(const std::string& what) {
+  for (const char* deferred : {"No Op registered", "No opset import for domain",
+                               "is not a registered function/op", "should be stored in"})
+    if (what.find(deferred) != std::string::npos) return true;
+  return false;
 }
 
 }  // namespace
@@ -231,7 +234,7 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& origin,
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    if (!is_unknown_op_complaint(e.what()))
+    if (!is_deferred_complaint(e.what()))
       throw Error(origin + ": ONNX checker rejected the model: " + std::string(e.what()));
   }
   // ONNX's shape inference fills value_info for intermediates; when it cannot

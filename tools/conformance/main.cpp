@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
   std::string data_dir = "/usr/share/libonnx-testdata/data";
   std::string filter = ".*", json_path;
   std::vector<std::string> suites = {"node", "simple", "pytorch-converted", "pytorch-operator"};
-  bool verbose = false;
+  bool verbose = false, check = false;
+  double min_pass_rate = 95.0;
   int timeout_s = 60;
   app.add_option("--data-dir", data_dir, "libonnx-testdata's data folder");
   app.add_option("--suite", suites, "suites to run")->capture_default_str();
@@ -164,6 +165,9 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "write every case's result to this JSON file");
   app.add_option("--timeout", timeout_s, "seconds per case before it counts as a crash");
   app.add_flag("-v,--verbose", verbose, "print each failing case's reason");
+  app.add_flag("--check", check,
+               "exit 1 on any crash or failing case, or when the promised ops' pass rate is below --min-pass-rate");
+  app.add_option("--min-pass-rate", min_pass_rate, "percent, for --check")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::regex re(filter, std::regex::icase);
@@ -232,6 +236,15 @@ int main(int argc, char** argv) {
          << ", \"detail\": \"" << detail << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
     }
     js << "]}\n";
+  }
+  if (check) {
+    const int bad = get(total, Outcome::kFail) + get(total, Outcome::kCrash);
+    if (bad > 0 || rate < min_pass_rate) {
+      std::printf("conformance check FAILED: %d failing or crashing cases, pass rate %.1f%% (need %.1f%%)\n", bad,
+                  rate, min_pass_rate);
+      return 1;
+    }
+    std::printf("conformance check passed\n");
   }
   return 0;
 }
