@@ -66,6 +66,9 @@ struct Graph {
   // uses a value nothing produces.
   void sort_topologically();
   int64_t parameter_count() const;  // elements in all initializers
+  // Hex digest of the nodes, their attributes, the inputs/outputs and every
+  // initializer's bytes: equal graphs give equal fingerprints.
+  std::string fingerprint() const;
 };
 
 }  // namespace octet

@@ -1,5 +1,6 @@
 #include "octet/graph.h"
 
+#include <cstdio>
 #include <queue>
 #include <set>
 #include <sstream>
@@ -128,6 +129,67 @@ int64_t Graph::parameter_count() const {
   int64_t n = 0;
   for (const auto& [k, t] : initializers) n += t.numel();
   return n;
+}
+
+}  // namespace octet
+
+namespace octet {
+namespace {
+// FNV-1a, 64-bit: fast, dependency-free, and stable across platforms.
+class Fnv1a {
+ public:
+  void bytes(const void* p, size_t n) {
+    auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ b[i]) * 0x100000001b3ull;
+  }
+  void str(const std::string& s) {
+    uint64_t n = s.size();
+    bytes(&n, sizeof n);
+    bytes(s.data(), s.size());
+  }
+  template <class T> void pod(const T& v) { bytes(&v, sizeof v); }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
+    return buf;
+  }
+
+ private:
+  uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+void hash_tensor(Fnv1a& h, const Tensor& t) {
+  h.pod(t.dtype());
+  for (int64_t d : t.shape()) h.pod(d);
+  h.bytes(t.raw(), t.nbytes());
+}
+}  // namespace
+
+std::string Graph::fingerprint() const {
+  Fnv1a h;
+  for (const auto& [domain, version] : opsets) h.str(domain), h.pod(version);
+  for (const auto& v : inputs) h.str(v.name), h.pod(v.dtype);
+  for (const auto& v : outputs) h.str(v.name);
+  for (const auto& [name, t] : initializers) h.str(name), hash_tensor(h, t);
+  for (const auto& n : nodes) {
+    h.str(n.op_type), h.str(n.domain);
+    for (const auto& s : n.inputs) h.str(s);
+    for (const auto& s : n.outputs) h.str(s);
+    for (const auto& [key, value] : n.attributes) {
+      h.str(key);
+      h.pod(value.index());
+      std::visit([&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, Tensor>) hash_tensor(h, v);
+        else if constexpr (std::is_same_v<V, std::string>) h.str(v);
+        else if constexpr (std::is_same_v<V, std::vector<std::string>>) for (const auto& s : v) h.str(s);
+        else if constexpr (std::is_same_v<V, std::vector<int64_t>> || std::is_same_v<V, std::vector<float>>)
+          h.bytes(v.data(), v.size() * sizeof(v[0]));
+        else h.pod(v);
+      }, value);
+    }
+  }
+  return h.hex();
 }
 
 }  // namespace octet
