@@ -18,7 +18,13 @@ Tensor make_tensor(DType dtype, Shape shape, const std::vector<T>& values) {
   return t;
 }
 inline Tensor f32(Shape shape, const std::vector<float>& v) { return make_tensor(DType::kFloat32, std::move(shape), v); }
-inline Tensor i64(Shape shape, const std::vector<int64_t>& v) { return make_tensor(DType::kInt64, std::move(shape), v); }
+// Copied exactly: values beyond 2^53 (INT64_MAX in Slice ends) must not pass through double.
+inline Tensor i64(Shape shape, const std::vector<int64_t>& v) {
+  Tensor t(DType::kInt64, std::move(shape));
+  EXPECT_EQ(static_cast<int64_t>(v.size()), t.numel()) << "test data size";
+  std::copy(v.begin(), v.end(), t.data<int64_t>());
+  return t;
+}
 
 // Runs `node` (inputs: nullptr entries mark omitted optional inputs) at `opset`
 // on the reference backend and returns its outputs.
