@@ -8,6 +8,7 @@ apt_packages=(
   build-essential cmake pkg-config
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
   libcli11-dev                                    # command line
+  libstb-dev                                      # image decoding for calibration data
   libgtest-dev googletest                         # tests
   libonnx-testdata                                # ONNX's conformance cases
   dataset-fashion-mnist                           # real labelled images for the sample models

@@ -63,8 +63,14 @@ Tensor tensor_from_proto(const onnx::TensorProto& tp, const std::string& base_di
     throw UnsupportedError(origin + ": tensor '" + tp.name() + "' has ONNX data type " +
                            std::to_string(tp.data_type()) + ", which octet does not support");
   Shape shape(tp.dims().begin(), tp.dims().end());
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && numel > (int64_t{1} << 40) / d))
+      throw Error(origin + ": tensor '" + tp.name() + "' has an invalid shape " + shape_str(shape));
+    numel *= d;
+  }
   Tensor t(dt, shape);
-  const size_t n = static_cast<size_t>(t.numel());
+  const size_t n = static_cast<size_t>(numel);
   auto size_error = [&](size_t got) {
     return Error(origin + ": tensor '" + tp.name() + "' of shape " + shape_str(shape) + " holds " +
                  std::to_string(got) + " values");
@@ -112,6 +118,8 @@ Tensor tensor_from_proto(const onnx::TensorProto& tp, const std::string& base_di
 ValueInfo value_info_from_proto(const onnx::ValueInfoProto& vp) {
   ValueInfo v;
   v.name = vp.name();
+  if (vp.has_type() && !vp.type().has_tensor_type())
+    throw UnsupportedError("value '" + vp.name() + "' is a sequence, map or optional; octet supports tensors only");
   if (vp.type().has_tensor_type()) {
     const auto& tt = vp.type().tensor_type();
     v.dtype = dtype_from_onnx(tt.elem_type());
@@ -174,10 +182,15 @@ Graph graph_from_model(onnx::ModelProto& model, const std::string& origin,
   g.name = gp.name();
   for (const auto& init : gp.initializer())
     g.initializers[init.name()] = tensor_from_proto(init, base_dir, origin);
-  for (const auto& in : gp.input())
-    if (!g.initializers.count(in.name())) g.inputs.push_back(value_info_from_proto(in));
-  for (const auto& out : gp.output()) g.outputs.push_back(value_info_from_proto(out));
-  for (const auto& vi : gp.value_info()) g.value_info[vi.name()] = value_info_from_proto(vi);
+  try {
+    for (const auto& in : gp.input())
+      if (!g.initializers.count(in.name())) g.inputs.push_back(value_info_from_proto(in));
+    for (const auto& out : gp.output()) g.outputs.push_back(value_info_from_proto(out));
+    for (const auto& vi : gp.value_info())
+      if (vi.type().has_tensor_type()) g.value_info[vi.name()] = value_info_from_proto(vi);
+  } catch (const UnsupportedError& e) {
+    throw UnsupportedError(origin + ": " + e.what());
+  }
 
   for (int i = 0; i < gp.node_size(); ++i) {
     const auto& np = gp.node(i);

@@ -133,7 +133,7 @@ TEST(OctetCli, InspectListsLayersAndParameters) {
   TempDir dir;
   Result r = run_cli("inspect " + std::string(OCTET_SOURCE_DIR) + "/models/lenet.onnx", dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("input: float32[batch,1,28,28]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("input:float32[batch,1,28,28]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Conv"), std::string::npos);
   EXPECT_NE(r.out.find("Parameters:"), std::string::npos);
 }

@@ -14,6 +14,8 @@
 #include <regex>
 #include <set>
 
+#include <onnx/onnx_pb.h>
+
 #include "octet/executor.h"
 #include "octet/onnx_importer.h"
 
@@ -31,7 +33,7 @@ const std::set<std::string> kPromisedOps = {
     "Pad", "ReduceMean", "Identity", "Constant", "Shape", "Cast", "QuantizeLinear",
     "DequantizeLinear"};
 
-enum class Outcome { kPass, kFail, kUnsupported, kCrash, kNoData };
+enum class Outcome { kPass, kFail, kUnsupported, kCrash, kNoData, kBadData };
 const char* outcome_name(Outcome o) {
   switch (o) {
     case Outcome::kPass: return "pass";
@@ -39,6 +41,7 @@ const char* outcome_name(Outcome o) {
     case Outcome::kUnsupported: return "skipped-unsupported";
     case Outcome::kCrash: return "CRASH";
     case Outcome::kNoData: return "no-data";
+    case Outcome::kBadData: return "skipped-inconsistent-test-data";
   }
   return "?";
 }
@@ -54,6 +57,17 @@ struct CaseResult {
 // Compares like ONNX's backend runner: np.testing.assert_allclose(rtol=1e-3, atol=1e-7),
 // exact for integers, NaN equal to NaN.
 std::string compare(const Tensor& got, const Tensor& want, const std::string& name) {
+  // ONNX 1.12's test data stores bfloat16 as uint16 bits (numpy has no bfloat16) and
+  // truncates when casting to it; octet rounds to nearest even like onnxruntime and
+  // later ONNX releases, so bfloat16 is compared as values, within one bfloat16 step.
+  if (got.dtype() == DType::kBFloat16 && want.dtype() == DType::kUInt16 && got.shape() == want.shape()) {
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      double g = got.get_as_double(i), w = bfloat16_to_float(want.data<uint16_t>()[i]);
+      if (!(std::isnan(g) && std::isnan(w)) && g != w && !(std::abs(g - w) <= std::ldexp(std::abs(w), -7)))
+        return name + "[" + std::to_string(i) + "] = " + std::to_string(g) + ", expected " + std::to_string(w);
+    }
+    return "";
+  }
   if (got.dtype() != want.dtype())
     return name + ": dtype " + std::string(dtype_name(got.dtype())) + " != expected " +
            std::string(dtype_name(want.dtype()));
@@ -83,7 +97,19 @@ std::pair<Outcome, std::string> run_case(const fs::path& dir) {
       TensorMap inputs;
       for (size_t i = 0; fs::exists(set / ("input_" + std::to_string(i) + ".pb")); ++i) {
         if (i >= graph.inputs.size()) return {Outcome::kFail, "more input files than graph inputs"};
-        inputs[graph.inputs[i].name] = read_onnx_tensor_file((set / ("input_" + std::to_string(i) + ".pb")).string());
+        Tensor t = read_onnx_tensor_file((set / ("input_" + std::to_string(i) + ".pb")).string());
+        if (graph.inputs[i].dtype == DType::kBFloat16 && t.dtype() == DType::kUInt16)  // bits stored as uint16
+          t = Tensor::view(DType::kBFloat16, t.shape(), t.raw(), std::make_shared<Tensor>(t));
+        // A few ONNX 1.12 cases ship inputs that contradict their model's declared shape
+        // (castlike_*_BFLOAT16_expanded: 'like' declared [3,4], stored [1]); octet, like
+        // onnxruntime, refuses such inputs, so the case cannot be judged.
+        const ValueInfo& declared = graph.inputs[i];
+        bool fits = !declared.has_shape || declared.dims.size() == static_cast<size_t>(t.rank());
+        for (size_t d = 0; fits && declared.has_shape && d < declared.dims.size(); ++d)
+          fits = !declared.dims[d].known() || declared.dims[d].value == t.shape()[d];
+        if (!fits) return {Outcome::kBadData, "input " + declared.name + " " + shape_str(t.shape()) +
+                                                  " contradicts the model's declared shape " + declared.shape_str()};
+        inputs[graph.inputs[i].name] = t;
       }
       TensorMap outputs = exec.run(inputs);
       for (size_t i = 0; fs::exists(set / ("output_" + std::to_string(i) + ".pb")); ++i) {
@@ -101,16 +127,14 @@ std::pair<Outcome, std::string> run_case(const fs::path& dir) {
   }
 }
 
-// Op types of a case, read without running it (a model octet cannot import still has ops).
+// Op types of a case, read straight from the protobuf so that a model octet
+// cannot import still counts under its ops.
 std::set<std::string> case_ops(const fs::path& dir) {
   std::set<std::string> ops;
-  try {
-    Graph g = import_onnx_file((dir / "model.onnx").string());
-    for (const auto& n : g.nodes) ops.insert(n.op_type);
-    if (ops.empty()) ops.insert("Constant");  // a graph of folded Constant nodes
-  } catch (const std::exception&) {
-    ops.insert("(unreadable)");
-  }
+  onnx::ModelProto model;
+  std::ifstream in(dir / "model.onnx", std::ios::binary);
+  if (!model.ParseFromIstream(&in)) return {"(unreadable)"};
+  for (const auto& node : model.graph().node()) ops.insert(node.op_type());
   return ops;
 }
 
@@ -216,9 +240,10 @@ int main(int argc, char** argv) {
               get(total, Outcome::kPass), get(total, Outcome::kFail), get(total, Outcome::kCrash),
               get(total, Outcome::kUnsupported));
   double rate = promised_cases ? 100.0 * get(promised, Outcome::kPass) / promised_cases : 0.0;
-  std::printf("cases whose ops are all promised: %d  pass %d  fail %d  crash %d  skipped-unsupported %d  pass rate %.1f%%\n",
+  std::printf("cases whose ops are all promised: %d  pass %d  fail %d  crash %d  skipped-unsupported %d  "
+              "inconsistent-test-data %d  pass rate %.1f%%\n",
               promised_cases, get(promised, Outcome::kPass), get(promised, Outcome::kFail),
-              get(promised, Outcome::kCrash), get(promised, Outcome::kUnsupported), rate);
+              get(promised, Outcome::kCrash), get(promised, Outcome::kUnsupported), get(promised, Outcome::kBadData), rate);
 
   if (!json_path.empty()) {
     std::ofstream js(json_path);

@@ -83,7 +83,7 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--json", args->json, "write the summary as JSON");
   return [args] {
     set_num_threads(args->threads);
-    Executor exec = load_executor(args->model);
+    Executor exec = load_engine(args->model).make_executor();
     const Graph& g = exec.graph();
     std::map<std::string, Shape> shapes;
     for (const auto& s : args->shapes) shapes.insert(parse_shape_spec(s));

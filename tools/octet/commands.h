@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "octet/executor.h"
+#include "octet/engine.h"
 
 namespace octet::cli {
 
@@ -15,9 +15,11 @@ using Runner = std::function<int()>;
 Runner add_infer(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_inspect(CLI::App& app);
+Runner add_build(CLI::App& app);
+Runner add_compare(CLI::App& app);
 
-// Loads an ONNX model (or, later, a plan) for running.
-Executor load_executor(const std::string& path);
+// An ONNX model (as an FP32 engine, unoptimised) or a plan file, chosen by the file's magic.
+Engine load_engine(const std::string& path);
 // Parses `--input NAME=FILE.npy` / `--input FILE.npy` (the latter only for a
 // one-input model) into tensors keyed by input name.
 TensorMap read_inputs(const std::vector<std::string>& specs, const Graph& graph);

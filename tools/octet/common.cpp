@@ -1,12 +1,19 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "octet/engine.h"
 #include "octet/npy.h"
 #include "octet/onnx_importer.h"
 
 namespace octet::cli {
 
-Executor load_executor(const std::string& path) { return Executor(import_onnx_file(path)); }
+Engine load_engine(const std::string& path) {
+  if (is_plan_file(path)) return Engine::load(path);
+  Graph g = import_onnx_file(path);
+  EngineInfo info;
+  info.network_fingerprint = g.fingerprint();
+  return Engine(std::move(g), {}, info);
+}
 
 TensorMap read_inputs(const std::vector<std::string>& specs, const Graph& graph) {
   TensorMap inputs;

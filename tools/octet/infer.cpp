@@ -27,7 +27,7 @@ Runner add_infer(CLI::App& app) {
   cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy (or FILE.npy for a one-input model)")->required();
   cmd->add_option("--output-dir,-o", args->output_dir, "folder for <output name>.npy files");
   return [args] {
-    Executor exec = load_executor(args->model);
+    Executor exec = load_engine(args->model).make_executor();
     TensorMap outputs = exec.run(read_inputs(args->inputs, exec.graph()));
     std::filesystem::create_directories(args->output_dir);
     for (const auto& [name, t] : outputs) {

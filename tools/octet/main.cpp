@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   add(octet::cli::add_infer);
   add(octet::cli::add_bench);
   add(octet::cli::add_inspect);
+  add(octet::cli::add_build);
+  add(octet::cli::add_compare);
   CLI11_PARSE(app, argc, argv);
   try {
     for (auto* sub : app.get_subcommands()) return runners.at(sub)();

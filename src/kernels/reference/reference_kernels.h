@@ -13,6 +13,7 @@ void register_cast_quantize_kernels(KernelRegistry& r);  // cast_quantize.cpp: C
 void register_shape_kernels(KernelRegistry& r);          // shape.cpp: Flatten, Reshape, Squeeze, Unsqueeze, Shape, Constant
 void register_data_movement_kernels(KernelRegistry& r);  // data_movement.cpp: Concat, Split, Slice, Gather, Transpose, Pad
 void register_resize_kernels(KernelRegistry& r);         // resize.cpp: Resize
+void register_int8_kernels(KernelRegistry& r);           // int8/int8_kernels.cpp: Int8Conv, Int8MatMul, Int8Add (domain "octet")
 
 inline void register_reference_kernels(KernelRegistry& r) {
   register_conv_kernels(r);
@@ -24,6 +25,7 @@ inline void register_reference_kernels(KernelRegistry& r) {
   register_shape_kernels(r);
   register_data_movement_kernels(r);
   register_resize_kernels(r);
+  register_int8_kernels(r);
 }
 
 }  // namespace octet

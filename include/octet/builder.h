@@ -1,0 +1,32 @@
+// Builds an Engine from a network: FP32 as imported, or INT8 with calibration
+// (or the network's own Q/DQ scales), the way TensorRT's builder does.
+#pragma once
+#include <functional>
+#include <set>
+#include <string>
+
+#include "octet/calibrator.h"
+#include "octet/engine.h"
+
+namespace octet {
+
+struct BuilderConfig {
+  bool int8 = false;
+  // Supplies batches (and the cache); required for INT8 unless the network
+  // carries its own Q/DQ scales.
+  IInt8Calibrator* calibrator = nullptr;
+  // Where the calibrator's cache lives, for octet's fingerprint sidecar (empty: none).
+  std::string calibration_cache_path;
+  // Text describing the calibration data and settings, fingerprinted with the cache.
+  std::string calibration_settings;
+  // Use a cache even when its fingerprint says it was made for another network/settings.
+  bool force_calibration_cache = false;
+  // Layers (node names) that must stay FP32: per-layer precision constraints.
+  std::set<std::string> fp32_layers;
+  // Progress and decisions ("valid calibration cache found: skipping calibration").
+  std::function<void(const std::string&)> log = [](const std::string&) {};
+};
+
+Engine build_engine(const Graph& network, const BuilderConfig& config);
+
+}  // namespace octet

@@ -1,0 +1,50 @@
+// A built engine: the optimised (and, for INT8, quantized) network with the
+// scale of every INT8 tensor, ready to run, and serialisable as a plan file
+// (layout: docs/plan_format.md).
+#pragma once
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "octet/executor.h"
+#include "octet/graph.h"
+
+namespace octet {
+
+struct EngineInfo {
+  std::string precision = "fp32";     // "fp32" or "int8"
+  std::string calibration;            // e.g. "MSECalibration", "explicit (Q/DQ)", "" for FP32
+  std::string network_fingerprint;    // Graph::fingerprint() of the source network
+};
+
+class Engine {
+ public:
+  Engine(Graph graph, std::map<std::string, float> scales, EngineInfo info);
+
+  const Graph& graph() const { return graph_; }
+  // Scale of every INT8 tensor (real = q * scale), by tensor name.
+  const std::map<std::string, float>& scales() const { return scales_; }
+  const EngineInfo& info() const { return info_; }
+  // "int8" for layers running an INT8 kernel, else "fp32".
+  std::string layer_precision(const Node& node) const;
+
+  std::string serialize() const;
+  // Throws octet::Error naming `origin` for a truncated, corrupt, foreign or
+  // other-version plan.
+  static Engine deserialize(std::string_view bytes, const std::string& origin);
+  void save(const std::string& path) const;  // atomic: temporary file, then rename
+  static Engine load(const std::string& path);
+
+  // An executor over this engine's network (contexts share the weights).
+  Executor make_executor() const { return Executor(graph_); }
+
+ private:
+  Graph graph_;
+  std::map<std::string, float> scales_;
+  EngineInfo info_;
+};
+
+// True when `path` starts with the plan file magic.
+bool is_plan_file(const std::string& path);
+
+}  // namespace octet

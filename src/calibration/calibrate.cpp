@@ -1,0 +1,57 @@
+#include "calibration/calibrate.h"
+
+#include "calibration/amax_algorithms.h"
+#include "calibration/tensor_statistics.h"
+#include "octet/executor.h"
+
+namespace octet {
+
+std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibrator& calibrator,
+                                              const std::function<void(const std::string&)>& log) {
+  if (network.inputs.size() != 1 || network.inputs[0].dtype != DType::kFloat32)
+    throw Error("calibration supports networks with exactly one float32 input");
+  const ValueInfo& input = network.inputs[0];
+  const int batch = calibrator.getBatchSize();
+  if (batch <= 0) throw Error("calibrator's batch size must be positive, got " + std::to_string(batch));
+  Shape shape;
+  for (size_t d = 0; d < input.dims.size(); ++d) {
+    if (input.dims[d].known()) shape.push_back(d == 0 && input.dims[d].value != batch ? -1 : input.dims[d].value);
+    else if (d == 0) shape.push_back(batch);
+    else throw Error("input '" + input.name + "' " + input.shape_str() + " has a dynamic dimension other than the batch; "
+                     "calibration needs fixed sample shapes");
+  }
+  if (!shape.empty() && shape[0] < 0)
+    throw Error("input '" + input.name + "' has a fixed batch of " + std::to_string(input.dims[0].value) +
+                " but the calibrator's batch size is " + std::to_string(batch));
+
+  Executor executor(network);
+  std::map<std::string, TensorStatistics> stats;
+  auto observe = [&](const std::string& name, const Tensor& t) {
+    if (t.dtype() == DType::kFloat32) stats[name].add(t.data<float>(), t.numel());
+  };
+  Tensor binding(DType::kFloat32, shape);
+  void* bindings[] = {binding.raw()};
+  const char* names[] = {input.name.c_str()};
+  int batches = 0;
+  while (calibrator.getBatch(bindings, names, 1)) {
+    observe(input.name, binding);
+    executor.run({{input.name, binding}}, observe);
+    ++batches;
+  }
+  if (batches == 0) throw Error("the calibrator returned no batch: nothing to calibrate from");
+
+  const CalibrationAlgoType algo = calibrator.getAlgorithm();
+  double percentile = 99.99;
+  if (auto* p = dynamic_cast<IInt8PercentileCalibrator*>(&calibrator)) percentile = p->getPercentile();
+  std::map<std::string, float> scales;
+  for (const auto& [name, s] : stats) {
+    const float amax = compute_amax(s, algo, percentile);
+    // An all-zero tensor quantizes exactly with any scale; keep it finite and positive.
+    scales[name] = amax > 0 ? amax / 127.0f : 1.0f / 127.0f;
+  }
+  log("calibrated " + std::to_string(scales.size()) + " tensors over " + std::to_string(batches) + " batches of " +
+      std::to_string(batch) + " (" + std::string(calibration_algo_name(algo)) + ")");
+  return scales;
+}
+
+}  // namespace octet

@@ -1,0 +1,299 @@
+// Engine and its plan file. Layout (all integers little-endian; docs/plan_format.md):
+//   magic "OCTETPLN" | u32 format version | str octet version | str target |
+//   u64 payload size | payload | u64 FNV-1a checksum of the payload
+// The payload holds the engine info, scales and the network (opsets, inputs,
+// outputs, initializers, nodes with attributes).
+#include "octet/engine.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "octet/calibration_cache.h"
+
+namespace octet {
+namespace {
+
+constexpr char kMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
+constexpr uint32_t kFormatVersion = 1;
+#ifndef OCTET_VERSION
+#define OCTET_VERSION "dev"
+#endif
+
+// The machine a plan runs on. The reference kernels need nothing beyond the
+// architecture; optimised kernels will add the ISA features they were chosen for.
+std::string current_target() {
+#if defined(__x86_64__)
+  return "cpu:x86_64";
+#elif defined(__aarch64__)
+  return "cpu:aarch64";
+#else
+  return "cpu:unknown";
+#endif
+}
+
+uint64_t fnv1a(const char* p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ull;
+  return h;
+}
+
+class Writer {
+ public:
+  template <class T> void pod(T v) { out_.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void str(std::string_view s) {
+    pod<uint64_t>(s.size());
+    out_.append(s);
+  }
+  void tensor(const Tensor& t) {
+    pod<uint8_t>(static_cast<uint8_t>(t.dtype()));
+    pod<uint32_t>(t.rank());
+    for (int64_t d : t.shape()) pod<int64_t>(d);
+    out_.append(static_cast<const char*>(t.raw()), t.nbytes());
+  }
+  std::string& bytes() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  Reader(std::string_view bytes, const std::string& origin) : in_(bytes), origin_(origin) {}
+  template <class T> T pod() {
+    T v;
+    std::memcpy(&v, take(sizeof v), sizeof v);
+    return v;
+  }
+  std::string str() {
+    uint64_t n = pod<uint64_t>();
+    return std::string(take(n), n);
+  }
+  Tensor tensor() {
+    auto dtype = static_cast<DType>(pod<uint8_t>());
+    if (dtype_size(dtype) == 0) throw Error(origin_ + ": corrupt plan (bad tensor type)");
+    uint32_t rank = pod<uint32_t>();
+    if (rank > 16) throw Error(origin_ + ": corrupt plan (tensor rank " + std::to_string(rank) + ")");
+    Shape shape(rank);
+    uint64_t numel = 1;
+    for (auto& d : shape) {
+      d = pod<int64_t>();
+      if (d < 0 || (d > 0 && numel > (uint64_t{1} << 40) / static_cast<uint64_t>(d)))
+        throw Error(origin_ + ": corrupt plan (tensor dimension " + std::to_string(d) + ")");
+      numel *= static_cast<uint64_t>(d);
+    }
+    const char* data = take(numel * dtype_size(dtype));
+    Tensor t(dtype, shape);
+    std::memcpy(t.raw(), data, t.nbytes());
+    return t;
+  }
+  // A count of items each at least `item_bytes` long, checked against what is left,
+  // so a corrupt count cannot trigger a huge allocation.
+  uint64_t count(uint64_t item_bytes = 1) {
+    uint64_t n = pod<uint64_t>();
+    if (n > (in_.size() - pos_) / item_bytes) throw Error(origin_ + ": truncated or corrupt plan file");
+    return n;
+  }
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  const char* take(uint64_t n) {
+    if (n > in_.size() - pos_) throw Error(origin_ + ": truncated plan file");
+    const char* p = in_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  std::string_view in_;
+  std::string origin_;
+  size_t pos_ = 0;
+};
+
+void write_value_info(Writer& w, const ValueInfo& v) {
+  w.str(v.name);
+  w.pod<uint8_t>(static_cast<uint8_t>(v.dtype));
+  w.pod<uint8_t>(v.has_shape);
+  w.pod<uint64_t>(v.dims.size());
+  for (const auto& d : v.dims) w.pod<int64_t>(d.value), w.str(d.symbol);
+}
+
+ValueInfo read_value_info(Reader& r) {
+  ValueInfo v;
+  v.name = r.str();
+  v.dtype = static_cast<DType>(r.pod<uint8_t>());
+  v.has_shape = r.pod<uint8_t>() != 0;
+  v.dims.resize(r.count(16));
+  for (auto& d : v.dims) d.value = r.pod<int64_t>(), d.symbol = r.str();
+  return v;
+}
+
+void write_attribute(Writer& w, const Attribute& a) {
+  w.pod<uint8_t>(static_cast<uint8_t>(a.index()));
+  std::visit([&](const auto& v) {
+    using V = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<V, int64_t> || std::is_same_v<V, float>) w.pod(v);
+    else if constexpr (std::is_same_v<V, std::string>) w.str(v);
+    else if constexpr (std::is_same_v<V, Tensor>) w.tensor(v);
+    else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+      w.pod<uint64_t>(v.size());
+      for (const auto& s : v) w.str(s);
+    } else {
+      w.pod<uint64_t>(v.size());
+      for (auto x : v) w.pod(x);
+    }
+  }, a);
+}
+
+Attribute read_attribute(Reader& r, const std::string& origin) {
+  auto read_list = [&](auto element) {
+    using E = decltype(element);
+    std::vector<E> v(r.count(sizeof(E)));
+    for (auto& x : v) x = r.pod<E>();
+    return v;
+  };
+  switch (r.pod<uint8_t>()) {
+    case 0: return r.pod<int64_t>();
+    case 1: return r.pod<float>();
+    case 2: return r.str();
+    case 3: return r.tensor();
+    case 4: return read_list(int64_t{});
+    case 5: return read_list(float{});
+    case 6: {
+      std::vector<std::string> v(r.count(8));
+      for (auto& s : v) s = r.str();
+      return v;
+    }
+  }
+  throw Error(origin + ": corrupt plan (bad attribute kind)");
+}
+
+}  // namespace
+
+Engine::Engine(Graph graph, std::map<std::string, float> scales, EngineInfo info)
+    : graph_(std::move(graph)), scales_(std::move(scales)), info_(std::move(info)) {}
+
+std::string Engine::layer_precision(const Node& node) const {
+  return node.domain == "octet" && node.op_type.rfind("Int8", 0) == 0 ? "int8" : "fp32";
+}
+
+std::string Engine::serialize() const {
+  Writer p;
+  p.str(info_.precision);
+  p.str(info_.calibration);
+  p.str(info_.network_fingerprint);
+  p.pod<uint64_t>(scales_.size());
+  for (const auto& [name, s] : scales_) p.str(name), p.pod(s);
+  p.str(graph_.name);
+  p.pod<uint64_t>(graph_.opsets.size());
+  for (const auto& [domain, version] : graph_.opsets) p.str(domain), p.pod(version);
+  for (const auto* list : {&graph_.inputs, &graph_.outputs}) {
+    p.pod<uint64_t>(list->size());
+    for (const auto& v : *list) write_value_info(p, v);
+  }
+  p.pod<uint64_t>(graph_.value_info.size());
+  for (const auto& [name, v] : graph_.value_info) write_value_info(p, v);
+  p.pod<uint64_t>(graph_.initializers.size());
+  for (const auto& [name, t] : graph_.initializers) p.str(name), p.tensor(t);
+  p.pod<uint64_t>(graph_.nodes.size());
+  for (const auto& n : graph_.nodes) {
+    p.str(n.name), p.str(n.op_type), p.str(n.domain);
+    for (const auto* list : {&n.inputs, &n.outputs}) {
+      p.pod<uint64_t>(list->size());
+      for (const auto& s : *list) p.str(s);
+    }
+    p.pod<uint64_t>(n.attributes.size());
+    for (const auto& [key, a] : n.attributes) p.str(key), write_attribute(p, a);
+  }
+
+  Writer file;
+  file.bytes().append(kMagic, sizeof kMagic);
+  file.pod<uint32_t>(kFormatVersion);
+  file.str(OCTET_VERSION);
+  file.str(current_target());
+  file.pod<uint64_t>(p.bytes().size());
+  file.bytes() += p.bytes();
+  file.pod<uint64_t>(fnv1a(p.bytes().data(), p.bytes().size()));
+  return std::move(file.bytes());
+}
+
+Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
+  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw Error(origin + ": not an octet plan file (bad magic)");
+  Reader header(bytes.substr(sizeof kMagic), origin);
+  const auto version = header.pod<uint32_t>();
+  if (version != kFormatVersion)
+    throw Error(origin + ": plan format version " + std::to_string(version) + " is not supported (this octet reads version " +
+                std::to_string(kFormatVersion) + "); rebuild the plan");
+  const std::string built_by = header.str();
+  if (built_by != OCTET_VERSION)
+    throw Error(origin + ": plan was built by octet " + built_by + ", this is octet " OCTET_VERSION "; rebuild the plan");
+  const std::string target = header.str();
+  if (target != current_target())
+    throw Error(origin + ": plan was built for target '" + target + "', this machine is '" + current_target() + "'");
+  const auto payload_size = header.pod<uint64_t>();
+  const size_t payload_at = sizeof kMagic + 4 + 8 + built_by.size() + 8 + target.size() + 8;
+  if (bytes.size() < payload_at + 8 || payload_size != bytes.size() - payload_at - 8)
+    throw Error(origin + ": truncated plan file (expected " + std::to_string(payload_size) + " payload bytes)");
+  std::string_view payload = bytes.substr(payload_at, payload_size);
+  uint64_t checksum;
+  std::memcpy(&checksum, bytes.data() + payload_at + payload_size, 8);
+  if (checksum != fnv1a(payload.data(), payload.size()))
+    throw Error(origin + ": plan file is corrupt (checksum mismatch)");
+
+  Reader p(payload, origin);
+  EngineInfo info;
+  info.precision = p.str();
+  info.calibration = p.str();
+  info.network_fingerprint = p.str();
+  std::map<std::string, float> scales;
+  for (auto n = p.count(8); n > 0; --n) {
+    std::string name = p.str();
+    scales[name] = p.pod<float>();
+  }
+  Graph g;
+  g.name = p.str();
+  for (auto n = p.count(8); n > 0; --n) {
+    std::string domain = p.str();
+    g.opsets[domain] = p.pod<int64_t>();
+  }
+  for (auto* list : {&g.inputs, &g.outputs})
+    for (auto n = p.count(8); n > 0; --n) list->push_back(read_value_info(p));
+  for (auto n = p.count(8); n > 0; --n) {
+    ValueInfo v = read_value_info(p);
+    g.value_info[v.name] = v;
+  }
+  for (auto n = p.count(8); n > 0; --n) {
+    std::string name = p.str();
+    g.initializers[name] = p.tensor();
+  }
+  for (auto n = p.count(8); n > 0; --n) {
+    Node node;
+    node.name = p.str(), node.op_type = p.str(), node.domain = p.str();
+    for (auto* list : {&node.inputs, &node.outputs})
+      for (auto k = p.count(8); k > 0; --k) list->push_back(p.str());
+    for (auto k = p.count(8); k > 0; --k) {
+      std::string key = p.str();
+      node.attributes[key] = read_attribute(p, origin);
+    }
+    g.nodes.push_back(std::move(node));
+  }
+  if (!p.done()) throw Error(origin + ": corrupt plan (trailing bytes in payload)");
+  return Engine(std::move(g), std::move(scales), std::move(info));
+}
+
+void Engine::save(const std::string& path) const { write_file_atomically(path, serialize()); }
+
+Engine Engine::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return deserialize(ss.str(), path);
+}
+
+bool is_plan_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[sizeof kMagic] = {};
+  return in.read(magic, sizeof magic) && std::memcmp(magic, kMagic, sizeof kMagic) == 0;
+}
+
+}  // namespace octet

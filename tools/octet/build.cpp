@@ -1,0 +1,119 @@
+#include <iostream>
+
+#include "commands.h"
+#include "octet/builder.h"
+#include "octet/calibration_data.h"
+#include "octet/onnx_importer.h"
+
+namespace octet::cli {
+
+namespace {
+
+// "--calibrator entropy2|entropy|minmax|percentile[=99.99]|mse" (mse = octet's default).
+std::pair<CalibrationAlgoType, double> parse_calibrator(const std::string& spec) {
+  const auto eq = spec.find('=');
+  const std::string name = spec.substr(0, eq);
+  if (name == "percentile") {
+    double p = 99.99;
+    if (eq != std::string::npos) {
+      try {
+        p = std::stod(spec.substr(eq + 1));
+      } catch (const std::exception&) {
+        throw Error("--calibrator " + spec + ": '" + spec.substr(eq + 1) + "' is not a percentile");
+      }
+      if (!(p > 0 && p <= 100)) throw Error("--calibrator " + spec + ": the percentile must be in (0, 100]");
+    }
+    return {CalibrationAlgoType::kPERCENTILE_CALIBRATION, p};
+  }
+  if (eq != std::string::npos) throw Error("--calibrator " + spec + ": only percentile takes a value");
+  if (name == "entropy2") return {CalibrationAlgoType::kENTROPY_CALIBRATION_2, 0};
+  if (name == "entropy") return {CalibrationAlgoType::kENTROPY_CALIBRATION, 0};
+  if (name == "minmax") return {CalibrationAlgoType::kMINMAX_CALIBRATION, 0};
+  if (name == "mse" || name == "default") return {CalibrationAlgoType::kMSE_CALIBRATION, 0};
+  throw Error("--calibrator " + spec + ": expected entropy2, entropy, minmax, percentile[=P] or mse (the default)");
+}
+
+// Missing image size and channel count come from the model's input (N x C x H x W).
+ImagePreprocess preprocess_for(const Graph& g, const std::string& spec) {
+  ImagePreprocess pp = spec.empty() ? ImagePreprocess{} : parse_image_preprocess(spec);
+  if (g.inputs.size() == 1 && g.inputs[0].dims.size() == 4) {
+    const auto& d = g.inputs[0].dims;
+    if (pp.channels == 0 && d[1].known()) pp.channels = static_cast<int>(d[1].value);
+    if (pp.height == 0 && d[2].known()) pp.height = static_cast<int>(d[2].value);
+    if (pp.width == 0 && d[3].known()) pp.width = static_cast<int>(d[3].value);
+  }
+  return pp;
+}
+
+}  // namespace
+
+Runner add_build(CLI::App& app) {
+  auto* cmd = app.add_subcommand("build", "build an engine (FP32, or INT8 with calibration) and save it as a plan");
+  struct Args {
+    std::string model, output, calibrator = "mse", calib_data, calib_preprocess, calib_cache;
+    bool int8 = false, shuffle = false, force_cache = false, quiet = false;
+    int calib_batch = 32;
+    int64_t calib_batches = -1;
+    uint64_t seed = 0;
+    std::vector<std::string> layer_precisions;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "model.onnx")->required();
+  cmd->add_option("-o,--output", a->output, "engine.plan to write")->required();
+  cmd->add_flag("--int8", a->int8, "quantize to INT8 (calibrated, or with the model's own Q/DQ scales)");
+  cmd->add_option("--calibrator", a->calibrator,
+                  "entropy2 | entropy | minmax | percentile[=99.99] | mse (octet's default)")->capture_default_str();
+  cmd->add_option("--calib-data", a->calib_data, "FILE.npy (N x C x H x W, preprocessed), LIST.txt of images, or DIR");
+  cmd->add_option("--calib-batch", a->calib_batch, "samples per calibration batch")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--calib-batches", a->calib_batches, "at most this many batches (default: all the data)");
+  cmd->add_option("--calib-preprocess", a->calib_preprocess,
+                  "for images: resize=HxW,channels=C,order=RGB|BGR,scale=S,mean=M[:M:M],std=S[:S:S]");
+  cmd->add_flag("--calib-shuffle", a->shuffle, "shuffle the calibration samples (seeded)");
+  cmd->add_option("--calib-seed", a->seed, "seed for --calib-shuffle");
+  cmd->add_option("--calib-cache", a->calib_cache, "calibration cache (TensorRT format): read if valid, else written");
+  cmd->add_flag("--force-calib-cache", a->force_cache, "use the cache even if made for another network or settings");
+  cmd->add_option("--layer-precision", a->layer_precisions, "NAME:fp32 keeps that layer in FP32 (repeatable)");
+  cmd->add_flag("--quiet", a->quiet, "no progress or log messages");
+  return [a] {
+    Graph network = import_onnx_file(a->model);
+    BuilderConfig config;
+    config.int8 = a->int8;
+    config.log = [a](const std::string& msg) {
+      if (!a->quiet) std::cerr << "octet: " << msg << "\n";
+    };
+    for (const auto& spec : a->layer_precisions) {
+      auto colon = spec.rfind(':');
+      if (colon == std::string::npos || spec.substr(colon + 1) != "fp32")
+        throw Error("--layer-precision " + spec + ": expected NAME:fp32");
+      config.fp32_layers.insert(spec.substr(0, colon));
+    }
+    std::unique_ptr<IInt8Calibrator> calibrator;
+    if (a->int8) {
+      auto [algo, percentile] = parse_calibrator(a->calibrator);
+      std::unique_ptr<BatchSource> source;
+      if (!a->calib_data.empty()) source = open_calibration_data(a->calib_data, preprocess_for(network, a->calib_preprocess));
+      CalibrationDataOptions options;
+      options.batch_size = a->calib_batch;
+      options.max_batches = a->calib_batches;
+      options.shuffle = a->shuffle;
+      options.seed = a->seed;
+      options.progress = !a->quiet;
+      calibrator = make_calibrator(algo, std::move(source), options, a->calib_cache, percentile);
+      config.calibrator = calibrator.get();
+      config.calibration_cache_path = a->calib_cache;
+      config.force_calibration_cache = a->force_cache;
+      config.calibration_settings = "data=" + a->calib_data + ";batches=" + std::to_string(a->calib_batches) +
+                                    ";shuffle=" + std::to_string(a->shuffle) + ";seed=" + std::to_string(a->seed) +
+                                    ";preprocess=" + a->calib_preprocess;
+    }
+    Engine engine = build_engine(network, config);
+    engine.save(a->output);
+    int int8_layers = 0;
+    for (const auto& n : engine.graph().nodes) int8_layers += engine.layer_precision(n) == "int8";
+    std::cerr << "octet: wrote " << a->output << " (" << engine.info().precision << ", " << int8_layers << " of "
+              << engine.graph().nodes.size() << " layers in INT8)\n";
+    return 0;
+  };
+}
+
+}  // namespace octet::cli
