@@ -1,4 +1,5 @@
 #include "octet/calibration_data.h"
+#include "octet/npy.h"
 
 #include <algorithm>
 #include <array>
@@ -53,47 +54,13 @@ class NpySource : public BatchSource {
   std::string describe() const override { return path_; }
 
  private:
-  // The .npy header is a small Python dict literal; read_npy parses the same
-  // format but reads the data too, which is what this source must avoid.
   void read_header() {
-    char magic[8];
-    if (!in_.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-      throw Error(path_ + ": not a .npy file (bad magic)");
-    const int major = magic[6];
-    if (major < 1 || major > 3) throw Error(path_ + ": unsupported .npy version " + std::to_string(major));
-    const int len_size = major == 1 ? 2 : 4;
-    unsigned char len_bytes[4] = {0, 0, 0, 0};
-    if (!in_.read(reinterpret_cast<char*>(len_bytes), len_size)) throw Error(path_ + ": truncated .npy header");
-    uint32_t header_len = 0;
-    for (int i = len_size - 1; i >= 0; --i) header_len = header_len << 8 | len_bytes[i];
-    if (header_len > (1u << 20)) throw Error(path_ + ": .npy header is implausibly long");
-    std::string header(header_len, '\0');
-    if (!in_.read(header.data(), header_len)) throw Error(path_ + ": truncated .npy header");
-    data_offset_ = 8 + len_size + header_len;
-
-    std::smatch m;
-    if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
-      throw Error(path_ + ": .npy header has no 'descr'");
-    const std::string descr = m[1];
-    if (std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")) && m[1] == "True")
-      throw Error(path_ + ": Fortran-ordered .npy arrays are not supported; save with np.ascontiguousarray");
-    if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
-      throw Error(path_ + ": .npy header has no 'shape'");
-    const std::string dims = m[1];
-    const std::regex number(R"(\d+)");
-    for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-      shape_.push_back(std::stoll(it->str()));
-
-    if (descr != "<f4" && descr != "=f4")
-      throw Error(path_ + ": calibration data must be float32 N x C x H x W, found element type '" + descr +
-                  "' with shape " + shape_str(shape_));
-    if (shape_.size() != 4)
-      throw Error(path_ + ": calibration data must be float32 N x C x H x W, found shape " + shape_str(shape_));
-    const uint64_t needed = data_offset_ + static_cast<uint64_t>(shape_numel(shape_)) * sizeof(float);
-    const uint64_t file_size = fs::file_size(path_);
-    if (file_size < needed)
-      throw Error(path_ + ": truncated .npy data (shape " + shape_str(shape_) + " needs " + std::to_string(needed) +
-                  " bytes, file has " + std::to_string(file_size) + ")");
+    const NpyHeader h = read_npy_header(path_);
+    shape_ = h.shape;
+    data_offset_ = h.data_offset;
+    if (h.dtype != DType::kFloat32 || shape_.size() != 4)
+      throw Error(path_ + ": calibration data must be float32 N x C x H x W, found " +
+                  std::string(dtype_name(h.dtype)) + " " + shape_str(shape_));
   }
 
   std::string path_;

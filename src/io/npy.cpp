@@ -38,51 +38,68 @@ const char* descr_of(DType dtype) {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
+namespace {
+
+NpyHeader parse_header(std::ifstream& in, const std::string& path) {
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     throw Error(path + ": not a .npy file (bad magic)");
-  uint32_t header_len = 0;
-  unsigned char len_bytes[4] = {0, 0, 0, 0};
   const int major = magic[6];
-  const int len_size = major == 1 ? 2 : 4;
   if (major < 1 || major > 3) throw Error(path + ": unsupported .npy version " + std::to_string(major));
+  const int len_size = major == 1 ? 2 : 4;
+  unsigned char len_bytes[4] = {0, 0, 0, 0};
   if (!in.read(reinterpret_cast<char*>(len_bytes), len_size)) throw Error(path + ": truncated .npy header");
+  uint32_t header_len = 0;
   for (int i = len_size - 1; i >= 0; --i) header_len = header_len << 8 | len_bytes[i];
   if (header_len > (1u << 20)) throw Error(path + ": .npy header is implausibly long");
   std::string header(header_len, '\0');
   if (!in.read(header.data(), header_len)) throw Error(path + ": truncated .npy header");
 
+  NpyHeader h;
+  h.data_offset = 8 + len_size + header_len;
   std::smatch m;
   if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
     throw Error(path + ": .npy header has no 'descr'");
-  DType dtype = dtype_from_descr(m[1], path);
+  h.dtype = dtype_from_descr(m[1], path);
   if (std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")) && m[1] == "True")
     throw Error(path + ": Fortran-ordered .npy arrays are not supported; save with np.ascontiguousarray");
   if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
     throw Error(path + ": .npy header has no 'shape'");
-  Shape shape;
-  std::string dims = m[1];
-  std::regex num(R"(\d+)");
+  const std::string dims = m[1];
+  const std::regex num(R"(\d+)");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
+    h.shape.push_back(std::stoll(it->str()));
 
-  // Check the size against the file before allocating, so a corrupt header cannot ask for terabytes.
-  const auto data_start = in.tellg();
+  // Check the size against the file before anyone allocates, so a corrupt header cannot ask for terabytes.
   in.seekg(0, std::ios::end);
-  const auto available = static_cast<uint64_t>(in.tellg() - data_start);
-  in.seekg(data_start);
-  if (available < static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype))
-    throw Error(path + ": truncated .npy data (expected " +
-                std::to_string(static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype)) +
-                " bytes for " + std::string(dtype_name(dtype)) + " " + shape_str(shape) + ", file has " +
-                std::to_string(available) + ")");
-  Tensor t(dtype, shape);
+  const auto available = static_cast<uint64_t>(in.tellg()) - h.data_offset;
+  const uint64_t needed = static_cast<uint64_t>(shape_numel(h.shape)) * dtype_size(h.dtype);
+  if (available < needed)
+    throw Error(path + ": truncated .npy data (expected " + std::to_string(needed) + " bytes for " +
+                std::string(dtype_name(h.dtype)) + " " + shape_str(h.shape) + ", file has " + std::to_string(available) + ")");
+  in.seekg(h.data_offset);
+  return h;
+}
+
+std::ifstream open_for_reading(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  return in;
+}
+
+}  // namespace
+
+NpyHeader read_npy_header(const std::string& path) {
+  std::ifstream in = open_for_reading(path);
+  return parse_header(in, path);
+}
+
+Tensor read_npy(const std::string& path) {
+  std::ifstream in = open_for_reading(path);
+  const NpyHeader h = parse_header(in, path);
+  Tensor t(h.dtype, h.shape);
   if (!in.read(static_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes())))
-    throw Error(path + ": truncated .npy data (expected " + std::to_string(t.nbytes()) + " bytes for " +
-                std::string(dtype_name(dtype)) + " " + shape_str(shape) + ")");
+    throw Error(path + ": truncated .npy data");
   return t;
 }
 
