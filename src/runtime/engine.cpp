@@ -172,7 +172,11 @@ Engine::Engine(Graph graph, std::map<std::string, float> scales, EngineInfo info
     : graph_(std::move(graph)), scales_(std::move(scales)), info_(std::move(info)) {}
 
 std::string Engine::layer_precision(const Node& node) const {
-  return node.domain == "octet" && node.op_type.rfind("Int8", 0) == 0 ? "int8" : "fp32";
+  if (node.domain == "octet" && node.op_type.rfind("Int8", 0) == 0) return "int8";
+  // Layers INT8 flows through (MaxPool, Flatten, ...) produce INT8 tensors.
+  bool int8_outputs = !node.outputs.empty() && node.op_type != "QuantizeLinear";
+  for (const auto& out : node.outputs) int8_outputs &= scales_.count(out) != 0;
+  return int8_outputs ? "int8" : "fp32";
 }
 
 std::string Engine::serialize() const {

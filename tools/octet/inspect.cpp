@@ -21,7 +21,7 @@ Runner add_inspect(CLI::App& app) {
         s = "?";
       }
       if (auto it = engine.scales().find(name); it != engine.scales().end())
-        s += " int8 scale=" + std::to_string(it->second);
+        s += " scale=" + std::to_string(it->second);
       return name + ":" + s;
     };
     std::printf("Model: %s\n", model->c_str());
