@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """octet vs onnxruntime on the sample models, side by side in one run.
 
-For every model and batch size, runs `octet bench` and then onnxruntime (same
-input shape, same thread count, same measuring time) and prints throughput,
-median latency and the octet/onnxruntime throughput ratio as a Markdown table.
+For every model and batch size, runs `octet bench` on the FP32 model and on an
+INT8 engine (built with octet's default calibrator from 512 training images),
+then onnxruntime FP32 (same input shape, thread count and measuring time), and
+prints throughput, median latency and the octet/onnxruntime ratios as a
+Markdown table.
 
     python3 scripts/bench_vs_onnxruntime.py [--models lenet resnet mobilenetv2]
         [--batches 1 64] [--threads 2] [--duration-s 5] [--octet build/octet]
@@ -13,13 +15,26 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist_npy  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_int8(octet, model, tmp):
+    calib = os.path.join(tmp, "calib.npy")
+    if not os.path.exists(calib):
+        np.save(calib, fashion_mnist_npy.load("train", 512)[0])
+    plan = os.path.join(tmp, os.path.basename(model) + ".int8.plan")
+    subprocess.run([octet, "build", model, "--int8", "--calib-data", calib, "-o", plan, "--quiet"], check=True)
+    return plan
 
 
 def bench_octet(octet, model, batch, threads, duration_s):
@@ -66,16 +81,20 @@ def main():
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"onnxruntime {ort.__version__}; threads {args.threads}; {args.duration_s} s per measurement\n")
-    print("| model | batch | octet FP32 samples/s | onnxruntime FP32 samples/s | ratio | "
-          "octet median ms | onnxruntime median ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in args.models:
-        model = os.path.join(REPO, "models", f"{name}.onnx")
-        for batch in args.batches:
-            o_tput, o_med = bench_octet(args.octet, model, batch, args.threads, args.duration_s)
-            r_tput, r_med = bench_onnxruntime(model, batch, args.threads, args.duration_s)
-            print(f"| {name} | {batch} | {o_tput:.0f} | {r_tput:.0f} | {o_tput / r_tput:.2f}x | "
-                  f"{o_med:.3f} | {r_med:.3f} |", flush=True)
+    print("| model | batch | octet FP32 samples/s | octet INT8 samples/s | onnxruntime FP32 samples/s | "
+          "FP32 ratio | INT8 ratio | octet FP32 / INT8 / onnxruntime median ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            model = os.path.join(REPO, "models", f"{name}.onnx")
+            plan = build_int8(args.octet, model, tmp)
+            for batch in args.batches:
+                f_tput, f_med = bench_octet(args.octet, model, batch, args.threads, args.duration_s)
+                i_tput, i_med = bench_octet(args.octet, plan, batch, args.threads, args.duration_s)
+                r_tput, r_med = bench_onnxruntime(model, batch, args.threads, args.duration_s)
+                print(f"| {name} | {batch} | {f_tput:.0f} | {i_tput:.0f} | {r_tput:.0f} | "
+                      f"{f_tput / r_tput:.2f}x | {i_tput / r_tput:.2f}x | {f_med:.3f} / {i_med:.3f} / {r_med:.3f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":
