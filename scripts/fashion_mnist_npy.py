@@ -86,7 +86,10 @@ def main():
     ap.add_argument("--labels-out", help="labels .npy (int64 N)")
     args = ap.parse_args()
 
-    x, y = load(args.split, args.count, args.offset)
+    try:
+        x, y = load(args.split, args.count, args.offset)
+    except ValueError as e:
+        ap.error(str(e))
     np.save(args.out, x)
     if args.labels_out:
         np.save(args.labels_out, y)
