@@ -30,3 +30,48 @@ def run_octet(octet_cli):
 
 
 SAMPLE_MODELS = ["lenet", "resnet", "mobilenetv2"]
+
+
+# ---- Shared by the INT8 build and plan tests (tests/tools/test_int8_build.py, test_plan_roundtrip.py).
+
+LENET = os.path.join(REPO, "models", "lenet.onnx")
+
+
+@pytest.fixture(scope="session")
+def fashion_npy(tmp_path_factory):
+    """fashion_npy(split, count, offset=0) -> path of a .npy of preprocessed Fashion-MNIST images (made once)."""
+    import numpy as np
+    import fashion_mnist_npy
+
+    folder = tmp_path_factory.mktemp("fashion_npy")
+    made = {}
+
+    def make(split, count, offset=0):
+        key = (split, count, offset)
+        if key not in made:
+            x, _ = fashion_mnist_npy.load(split, count, offset)
+            made[key] = folder / f"{split}_{count}_{offset}.npy"
+            np.save(made[key], x)
+        return made[key]
+    return make
+
+
+@pytest.fixture(scope="session")
+def infer_outputs(run_octet, tmp_path_factory):
+    """infer_outputs(model_or_plan, x_npy) -> {output name: ndarray}, from its own `octet infer` process."""
+    import numpy as np
+
+    def infer(model, x_npy):
+        out_dir = tmp_path_factory.mktemp("infer")
+        run_octet("infer", model, "--input", x_npy, "--output-dir", out_dir)
+        return {p.stem: np.load(p) for p in sorted(out_dir.glob("*.npy"))}
+    return infer
+
+
+def assert_one_line_error(proc, *needles):
+    """A clean failure: non-zero exit (no crash) and exactly one stderr line holding every needle."""
+    assert proc.returncode > 0, f"exit {proc.returncode} (negative: killed by a signal): {proc.stderr}"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got: {proc.stderr}"
+    for needle in needles:
+        assert str(needle) in lines[0], f"{needle!r} not in: {lines[0]}"

@@ -220,6 +220,9 @@ std::string Engine::serialize() const {
 }
 
 Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
+  // A file cut inside the magic (an empty one included) is a truncated plan, not a foreign file.
+  if (bytes.size() < sizeof kMagic && (bytes.empty() || std::memcmp(bytes.data(), kMagic, bytes.size()) == 0))
+    throw Error(origin + ": truncated plan file (" + std::to_string(bytes.size()) + " bytes)");
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw Error(origin + ": not an octet plan file (bad magic)");
   Reader header(bytes.substr(sizeof kMagic), origin);
@@ -235,8 +238,11 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
     throw Error(origin + ": plan was built for target '" + target + "', this machine is '" + current_target() + "'");
   const auto payload_size = header.pod<uint64_t>();
   const size_t payload_at = sizeof kMagic + 4 + 8 + built_by.size() + 8 + target.size() + 8;
-  if (bytes.size() < payload_at + 8 || payload_size != bytes.size() - payload_at - 8)
+  if (bytes.size() < payload_at + 8 || payload_size > bytes.size() - payload_at - 8)
     throw Error(origin + ": truncated plan file (expected " + std::to_string(payload_size) + " payload bytes)");
+  if (payload_size != bytes.size() - payload_at - 8)
+    throw Error(origin + ": corrupt plan file (" + std::to_string(bytes.size() - payload_at - 8 - payload_size) +
+                " bytes after the checksum)");
   std::string_view payload = bytes.substr(payload_at, payload_size);
   uint64_t checksum;
   std::memcpy(&checksum, bytes.data() + payload_at + payload_size, 8);

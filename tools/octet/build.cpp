@@ -4,6 +4,7 @@
 #include "octet/builder.h"
 #include "octet/calibration_data.h"
 #include "octet/onnx_importer.h"
+#include "octet/qdq_export.h"
 
 namespace octet::cli {
 
@@ -62,7 +63,7 @@ void check_sample_shape(const Graph& g, const BatchSource& source) {
 Runner add_build(CLI::App& app) {
   auto* cmd = app.add_subcommand("build", "build an engine (FP32, or INT8 with calibration) and save it as a plan");
   struct Args {
-    std::string model, output, calibrator = "mse", calib_data, calib_preprocess, calib_cache;
+    std::string model, output, calibrator = "mse", calib_data, calib_preprocess, calib_cache, export_qdq;
     bool int8 = false, shuffle = false, force_cache = false, quiet = false;
     int calib_batch = 32;
     int64_t calib_batches = -1;
@@ -85,8 +86,11 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("--calib-cache", a->calib_cache, "calibration cache (TensorRT format): read if valid, else written");
   cmd->add_flag("--force-calib-cache", a->force_cache, "use the cache even if made for another network or settings");
   cmd->add_option("--layer-precision", a->layer_precisions, "NAME:fp32 keeps that layer in FP32 (repeatable)");
+  cmd->add_option("--export-qdq", a->export_qdq, "also write the INT8 network as a QDQ ONNX model (FILE.onnx)");
   cmd->add_flag("--quiet", a->quiet, "no progress or log messages");
   return [a] {
+    if (!a->export_qdq.empty() && !a->int8)
+      throw Error("--export-qdq " + a->export_qdq + ": only an INT8 build can be exported as QDQ; add --int8");
     Graph network = import_onnx_file(a->model);
     BuilderConfig config;
     config.int8 = a->int8;
@@ -127,6 +131,10 @@ Runner add_build(CLI::App& app) {
     for (const auto& n : engine.graph().nodes) int8_layers += engine.layer_precision(n) == "int8";
     std::cerr << "octet: wrote " << a->output << " (" << engine.info().precision << ", " << int8_layers << " of "
               << engine.graph().nodes.size() << " layers in INT8)\n";
+    if (!a->export_qdq.empty()) {
+      export_qdq_onnx(engine, a->export_qdq);
+      std::cerr << "octet: wrote " << a->export_qdq << " (QDQ ONNX)\n";
+    }
     return 0;
   };
 }
