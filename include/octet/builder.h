@@ -17,7 +17,8 @@ struct BuilderConfig {
   IInt8Calibrator* calibrator = nullptr;
   // Where the calibrator's cache lives, for octet's fingerprint sidecar (empty: none).
   std::string calibration_cache_path;
-  // Text describing the calibration data and settings, fingerprinted with the cache.
+  // Text describing the calibration data and settings, fingerprinted with the
+  // cache; empty when the build has no calibration data (it relies on the cache).
   std::string calibration_settings;
   // Use a cache even when its fingerprint says it was made for another network/settings.
   bool force_calibration_cache = false;

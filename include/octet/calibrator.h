@@ -85,8 +85,9 @@ struct CalibrationDataOptions {
   bool progress = true;      // "calibration batch i/N, elapsed, rate" on stderr
 };
 
-// The ready-made calibrator: serves batches from `source`, reads/writes the cache
-// at `cache_path` (empty: no cache), and reports `algo` (for percentile, `percentile`).
+// The ready-made calibrator: serves batches from `source` (null: none, for a
+// build that relies on the cache), reads/writes the cache at `cache_path`
+// (empty: no cache), and reports `algo` (for percentile, `percentile`).
 std::unique_ptr<IInt8Calibrator> make_calibrator(CalibrationAlgoType algo, std::unique_ptr<BatchSource> source,
                                                  CalibrationDataOptions options, std::string cache_path,
                                                  double percentile = 99.99);

@@ -38,7 +38,8 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
     executor.run({{input.name, binding}}, observe);
     ++batches;
   }
-  if (batches == 0) throw Error("the calibrator returned no batch: nothing to calibrate from");
+  if (batches == 0)
+    throw Error("the calibrator returned no batch: nothing to calibrate from (give calibration data, or a valid cache)");
 
   const CalibrationAlgoType algo = calibrator.getAlgorithm();
   double percentile = 99.99;

@@ -48,9 +48,10 @@ class DataCalibrator : public IInt8PercentileCalibrator {
         source_(std::move(source)),
         options_(options),
         cache_path_(std::move(cache_path)),
-        percentile_(percentile),
-        sample_numel_(shape_numel(source_->sample_shape())) {
+        percentile_(percentile) {
     if (options_.batch_size < 1) throw Error("calibration batch size must be at least 1");
+    if (!source_) return;  // cache only: getBatch has nothing to give
+    sample_numel_ = shape_numel(source_->sample_shape());
     if (options_.max_batches == 0) throw Error("calibration needs at least one batch (max_batches is 0)");
     if (source_->size() < options_.batch_size)
       throw Error("calibration data " + source_->describe() + " holds " + std::to_string(source_->size()) +
@@ -64,6 +65,7 @@ class DataCalibrator : public IInt8PercentileCalibrator {
   int getBatchSize() const override { return options_.batch_size; }
 
   bool getBatch(void* bindings[], const char* names[], int nbBindings) override {
+    if (!source_) return false;
     if (nbBindings != 1)
       throw Error("the calibrator for " + source_->describe() + " feeds exactly one network input, asked for " +
                   std::to_string(nbBindings));
@@ -115,7 +117,7 @@ class DataCalibrator : public IInt8PercentileCalibrator {
   CalibrationDataOptions options_;
   std::string cache_path_;
   double percentile_;
-  int64_t sample_numel_;
+  int64_t sample_numel_ = 0;
   int64_t batch_count_ = 0;
   int64_t next_batch_ = 0;
   std::vector<int64_t> order_;
@@ -128,7 +130,6 @@ class DataCalibrator : public IInt8PercentileCalibrator {
 std::unique_ptr<IInt8Calibrator> make_calibrator(CalibrationAlgoType algo, std::unique_ptr<BatchSource> source,
                                                  CalibrationDataOptions options, std::string cache_path,
                                                  double percentile) {
-  if (!source) throw Error("make_calibrator: no calibration data source");
   return std::make_unique<DataCalibrator>(algo, std::move(source), options, std::move(cache_path), percentile);
 }
 

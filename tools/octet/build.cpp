@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -58,6 +59,15 @@ void check_sample_shape(const Graph& g, const BatchSource& source) {
                 "' is " + in.shape_str());
 }
 
+// The data as the cache fingerprint sees it: the absolute path and, for a file, its size,
+// so the same data named another way still matches and replaced data of another size does not.
+std::string describe_data(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::string d = fs::weakly_canonical(fs::absolute(path)).string();
+  if (fs::is_regular_file(path)) d += "(" + std::to_string(fs::file_size(path)) + " bytes)";
+  return d;
+}
+
 }  // namespace
 
 Runner add_build(CLI::App& app) {
@@ -104,7 +114,8 @@ Runner add_build(CLI::App& app) {
       config.fp32_layers.insert(spec.substr(0, colon));
     }
     std::unique_ptr<IInt8Calibrator> calibrator;
-    if (a->int8) {
+    // A Q/DQ model needs no calibrator; otherwise one serves the data and/or the cache.
+    if (a->int8 && (!a->calib_data.empty() || !a->calib_cache.empty())) {
       auto [algo, percentile] = parse_calibrator(a->calibrator);
       std::unique_ptr<BatchSource> source;
       if (!a->calib_data.empty()) {
@@ -121,9 +132,10 @@ Runner add_build(CLI::App& app) {
       config.calibrator = calibrator.get();
       config.calibration_cache_path = a->calib_cache;
       config.force_calibration_cache = a->force_cache;
-      config.calibration_settings = "data=" + a->calib_data + ";batches=" + std::to_string(a->calib_batches) +
-                                    ";shuffle=" + std::to_string(a->shuffle) + ";seed=" + std::to_string(a->seed) +
-                                    ";preprocess=" + a->calib_preprocess;
+      if (!a->calib_data.empty())
+        config.calibration_settings = "data=" + describe_data(a->calib_data) + ";batches=" +
+                                      std::to_string(a->calib_batches) + ";shuffle=" + std::to_string(a->shuffle) +
+                                      ";seed=" + std::to_string(a->seed) + ";preprocess=" + a->calib_preprocess;
     }
     Engine engine = build_engine(network, config);
     engine.save(a->output);

@@ -4,6 +4,14 @@
 
 namespace octet::cli {
 
+namespace {
+std::string format_scale(float scale) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", scale);
+  return buf;
+}
+}  // namespace
+
 Runner add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "list inputs, outputs and layers with shapes, precision and parameters");
   auto model = std::make_shared<std::string>();
@@ -21,7 +29,7 @@ Runner add_inspect(CLI::App& app) {
         s = "?";
       }
       if (auto it = engine.scales().find(name); it != engine.scales().end())
-        s += " scale=" + std::to_string(it->second);
+        s += " scale=" + format_scale(it->second);
       return name + ":" + s;
     };
     std::printf("Model: %s\n", model->c_str());
