@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,9 @@ using ValueObserver = std::function<void(const std::string& name, const Tensor& 
 
 class Executor {
  public:
-  // Binds a kernel to every node; throws UnsupportedError naming the first node
-  // whose op (at the model's opset) has no kernel on this backend.
+  // Binds a kernel to every node: the backend the node names (Node::backend), else
+  // `backend`; throws UnsupportedError naming the first node whose op (at the
+  // model's opset) has no kernel there.
   explicit Executor(Graph graph, const std::string& backend = "reference");
 
   const Graph& graph() const { return graph_; }
@@ -30,7 +32,7 @@ class Executor {
   void check_inputs(const TensorMap& inputs) const;
 
   Graph graph_;
-  std::vector<const KernelDef*> kernels_;          // one per node
+  std::vector<std::shared_ptr<const PreparedKernel>> kernels_;  // one per node
   std::vector<std::vector<size_t>> release_after_;  // value slots whose last use is node i
   std::map<std::string, size_t> slot_of_;           // value name -> slot index
 };

@@ -38,6 +38,8 @@ struct Node {
   std::vector<std::string> inputs;   // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attributes;
+  // The kernel backend chosen for this node by the builder ("" = the executor's default).
+  std::string backend;
 
   bool has_attr(const std::string& key) const { return attributes.count(key) != 0; }
   int64_t attr_int(const std::string& key, int64_t fallback) const;

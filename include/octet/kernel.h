@@ -31,13 +31,33 @@ struct KernelContext {
 
 using KernelFn = std::function<void(KernelContext&)>;
 
+// A kernel bound to one node of one network. Made once when an executor is
+// built, so it can prepare what does not change between runs (reordered
+// weights, library primitives); run() is then called many times, possibly from
+// several threads at once, and must not modify the object.
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  virtual void run(KernelContext& ctx) const = 0;
+};
+
+// Makes the prepared kernel for `node` of `graph` (whose initializers it may
+// read), or returns nullptr when this implementation does not handle the node's
+// configuration (dtypes, attributes), so another backend's kernel is used.
+using KernelPreparer = std::function<std::unique_ptr<PreparedKernel>(const Node& node, const Graph& graph)>;
+
 struct KernelDef {
   std::string op_type;
   std::string domain;      // "" = ai.onnx
   int64_t since_version;   // first opset this implementation covers
   int64_t end_version;     // last opset it covers (inclusive)
-  std::string backend;     // "reference", "x86", "cuda", ...
-  KernelFn fn;
+  std::string backend;     // "reference", "onednn", "cuda", ...
+  KernelFn fn;             // a stateless kernel, or
+  KernelPreparer prepare;  // one that prepares per node (used when set)
+
+  // The kernel for `node`: the prepared one, or a wrapper around fn. Null when
+  // the preparer declines the node.
+  std::unique_ptr<PreparedKernel> bind(const Node& node, const Graph& graph) const;
 };
 
 class KernelRegistry {
@@ -49,6 +69,8 @@ class KernelRegistry {
   const KernelDef* find(const std::string& domain, const std::string& op_type, int64_t opset,
                         const std::string& backend = "reference") const;
   std::vector<std::string> op_types(const std::string& backend = "reference") const;
+  // Every backend with a kernel for op_type at that opset, in registration order.
+  std::vector<const KernelDef*> candidates(const std::string& domain, const std::string& op_type, int64_t opset) const;
 
  private:
   std::vector<KernelDef> defs_;

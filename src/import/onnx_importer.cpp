@@ -165,7 +165,7 @@ void fold_constant_nodes(Graph& g) {
     if (!def) throw UnsupportedError(node.describe() + ": Constant is not supported at opset " +
                                      std::to_string(g.opset()));
     KernelContext ctx{node, g.opset(), {}, std::vector<Tensor>(1)};
-    def->fn(ctx);
+    def->bind(node, g)->run(ctx);
     g.initializers[node.outputs.at(0)] = std::move(ctx.outputs[0]);
   }
   g.nodes = std::move(kept);

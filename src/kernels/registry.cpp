@@ -46,6 +46,31 @@ const KernelDef* KernelRegistry::find(const std::string& domain, const std::stri
   return nullptr;
 }
 
+namespace {
+class StatelessKernel : public PreparedKernel {
+ public:
+  explicit StatelessKernel(const KernelFn& fn) : fn_(fn) {}
+  void run(KernelContext& ctx) const override { fn_(ctx); }
+
+ private:
+  const KernelFn& fn_;  // owned by the registry, which outlives every executor
+};
+}  // namespace
+
+std::unique_ptr<PreparedKernel> KernelDef::bind(const Node& node, const Graph& graph) const {
+  if (prepare) return prepare(node, graph);
+  return std::make_unique<StatelessKernel>(fn);
+}
+
+std::vector<const KernelDef*> KernelRegistry::candidates(const std::string& domain, const std::string& op_type,
+                                                         int64_t opset) const {
+  const std::string d = domain == "ai.onnx" ? "" : domain;
+  std::vector<const KernelDef*> found;
+  for (const auto& k : defs_)
+    if (k.op_type == op_type && k.domain == d && opset >= k.since_version && opset <= k.end_version) found.push_back(&k);
+  return found;
+}
+
 std::vector<std::string> KernelRegistry::op_types(const std::string& backend) const {
   std::set<std::string> s;
   for (const auto& k : defs_)

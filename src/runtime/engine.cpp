@@ -199,7 +199,7 @@ std::string Engine::serialize() const {
   for (const auto& [name, t] : graph_.initializers) p.str(name), p.tensor(t);
   p.pod<uint64_t>(graph_.nodes.size());
   for (const auto& n : graph_.nodes) {
-    p.str(n.name), p.str(n.op_type), p.str(n.domain);
+    p.str(n.name), p.str(n.op_type), p.str(n.domain), p.str(n.backend);
     for (const auto* list : {&n.inputs, &n.outputs}) {
       p.pod<uint64_t>(list->size());
       for (const auto& s : *list) p.str(s);
@@ -277,7 +277,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   }
   for (auto n = p.count(8); n > 0; --n) {
     Node node;
-    node.name = p.str(), node.op_type = p.str(), node.domain = p.str();
+    node.name = p.str(), node.op_type = p.str(), node.domain = p.str(), node.backend = p.str();
     for (auto* list : {&node.inputs, &node.outputs})
       for (auto k = p.count(8); k > 0; --k) list->push_back(p.str());
     for (auto k = p.count(8); k > 0; --k) {

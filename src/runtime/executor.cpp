@@ -7,12 +7,16 @@ namespace octet {
 Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(graph)) {
   const auto& registry = KernelRegistry::global();
   for (const auto& node : graph_.nodes) {
-    const KernelDef* def = registry.find(node.domain, node.op_type, graph_.opset(node.domain), backend);
+    const std::string& chosen = node.backend.empty() ? backend : node.backend;
+    const KernelDef* def = registry.find(node.domain, node.op_type, graph_.opset(node.domain), chosen);
     if (!def)
       throw UnsupportedError(node.describe() + ": op '" + node.op_type + "' at opset " +
                              std::to_string(graph_.opset(node.domain)) + " is not supported by the " +
-                             backend + " backend");
-    kernels_.push_back(def);
+                             chosen + " backend");
+    std::unique_ptr<PreparedKernel> kernel = def->bind(node, graph_);
+    if (!kernel)
+      throw UnsupportedError(node.describe() + ": the " + chosen + " backend does not handle this configuration");
+    kernels_.push_back(std::move(kernel));
   }
   // Give every value a slot, and free each intermediate after its last reader.
   auto slot = [&](const std::string& name) {
@@ -79,7 +83,7 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer) 
       ctx.inputs.push_back(t);
     }
     try {
-      kernels_[i]->fn(ctx);
+      kernels_[i]->run(ctx);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {

@@ -33,7 +33,9 @@ inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Te
   const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, opset, backend);
   if (!def) throw Error("no " + backend + " kernel for " + node.op_type + " at opset " + std::to_string(opset));
   KernelContext ctx{node, opset, inputs, std::vector<Tensor>(node.outputs.size())};
-  def->fn(ctx);
+  const auto kernel = def->bind(node, Graph{});
+  if (!kernel) throw Error(backend + " kernel for " + node.op_type + " declined the node");
+  kernel->run(ctx);
   return std::move(ctx.outputs);
 }
 
