@@ -24,6 +24,10 @@ struct BuilderConfig {
   bool force_calibration_cache = false;
   // Layers (node names) that must stay FP32: per-layer precision constraints.
   std::set<std::string> fp32_layers;
+  // Kernel selection: time every backend's kernel per layer and keep the fastest.
+  bool select_kernels = true;
+  int64_t kernel_timing_batch = 1;  // batch size layers are timed at
+  std::string timing_cache_path;    // read if present, written after the build (empty: none)
   // Progress and decisions ("valid calibration cache found: skipping calibration").
   std::function<void(const std::string&)> log = [](const std::string&) {};
 };

@@ -79,6 +79,9 @@ Runner add_build(CLI::App& app) {
     int64_t calib_batches = -1;
     uint64_t seed = 0;
     std::vector<std::string> layer_precisions;
+    std::string timing_cache;
+    int64_t timing_batch = 1;
+    bool reference_kernels = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "model.onnx")->required();
@@ -97,6 +100,10 @@ Runner add_build(CLI::App& app) {
   cmd->add_flag("--force-calib-cache", a->force_cache, "use the cache even if made for another network or settings");
   cmd->add_option("--layer-precision", a->layer_precisions, "NAME:fp32 keeps that layer in FP32 (repeatable)");
   cmd->add_option("--export-qdq", a->export_qdq, "also write the INT8 network as a QDQ ONNX model (FILE.onnx)");
+  cmd->add_option("--timing-cache", a->timing_cache, "kernel timing cache: read if present, written after the build");
+  cmd->add_option("--kernel-timing-batch", a->timing_batch, "batch size at which kernels are timed")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--reference-kernels", a->reference_kernels, "no kernel selection: every layer runs its reference kernel");
   cmd->add_flag("--quiet", a->quiet, "no progress or log messages");
   return [a] {
     if (!a->export_qdq.empty() && !a->int8)
@@ -104,6 +111,9 @@ Runner add_build(CLI::App& app) {
     Graph network = import_onnx_file(a->model);
     BuilderConfig config;
     config.int8 = a->int8;
+    config.select_kernels = !a->reference_kernels;
+    config.kernel_timing_batch = a->timing_batch;
+    config.timing_cache_path = a->timing_cache;
     config.log = [a](const std::string& msg) {
       if (!a->quiet) std::cerr << "octet: " << msg << "\n";
     };

@@ -1,0 +1,149 @@
+#include "octet/builder.h"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "builder/quantize.h"
+#include "builder/tactics.h"
+#include "calibration/calibrate.h"
+#include "octet/calibration_cache.h"
+
+namespace octet {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Scales from the calibrator's cache when it holds a usable one, else none.
+// A tensor calibration gives a scale to: a network input or a node output.
+bool has_activation(const Graph& network, const std::string& name) {
+  for (const auto& v : network.inputs)
+    if (v.name == name) return true;
+  for (const auto& n : network.nodes)
+    for (const auto& o : n.outputs)
+      if (o == name) return true;
+  return false;
+}
+
+std::optional<std::map<std::string, float>> scales_from_cache(const Graph& network, const CacheFingerprint& want,
+                                                              const BuilderConfig& config, CalibrationAlgoType algo) {
+  size_t length = 0;
+  const void* data = config.calibrator->readCalibrationCache(length);
+  if (!data || length == 0) return std::nullopt;
+  const std::string origin = config.calibration_cache_path.empty() ? "calibration cache" : config.calibration_cache_path;
+  CalibrationCache cache = parse_calibration_cache(std::string_view(static_cast<const char*>(data), length), origin);
+  if (cache.algorithm != calibration_algo_name(algo)) {
+    config.log(origin + " was made with " + cache.algorithm + ", not " + std::string(calibration_algo_name(algo)) +
+               ": calibrating again");
+    return std::nullopt;
+  }
+  const std::string sidecar = fingerprint_sidecar_path(config.calibration_cache_path);
+  if (config.calibration_cache_path.empty() || !std::filesystem::exists(sidecar)) {
+    config.log(origin + " has no octet fingerprint (e.g. written by TensorRT): using it as it is");
+  } else {
+    CacheFingerprint have = parse_fingerprint(read_text(sidecar), sidecar);
+    std::string why;
+    if (have.network != want.network) why = "another network (fingerprint " + have.network + ", this one " + want.network + ")";
+    // Without calibration data in this build (cache only) there are no settings to compare.
+    else if (!config.calibration_settings.empty() && have.settings != want.settings)
+      why = "other settings ('" + have.settings + "', now '" + want.settings + "')";
+    if (!why.empty()) {
+      if (!config.force_calibration_cache)
+        throw Error(origin + ": stale calibration cache, made for " + why +
+                    "; delete it to recalibrate, or force its use (--force-calib-cache)");
+      config.log(origin + ": using a cache made for " + why + " because it was forced");
+    }
+  }
+  // A cache for another network (e.g. a TensorRT cache without a sidecar) would leave every layer in FP32.
+  size_t matched = 0;
+  for (const auto& [name, scale] : cache.scales) matched += has_activation(network, name);
+  if (matched == 0)
+    throw Error(origin + ": none of its " + std::to_string(cache.scales.size()) +
+                " tensors is in this network; it was made for another one");
+  config.log("valid calibration cache " + origin + " (" + std::to_string(matched) + " of " +
+             std::to_string(cache.scales.size()) + " tensors in this network): skipping calibration");
+  return std::map<std::string, float>(cache.scales.begin(), cache.scales.end());
+}
+
+void write_cache(const std::map<std::string, float>& scales, const Graph& network, const CacheFingerprint& fp,
+                 const BuilderConfig& config, CalibrationAlgoType algo) {
+  CalibrationCache cache;
+  cache.algorithm = calibration_algo_name(algo);
+  // TensorRT lists tensors in network order; do the same so caches diff well.
+  std::set<std::string> written;
+  auto add = [&](const std::string& name) {
+    if (auto it = scales.find(name); it != scales.end() && written.insert(name).second)
+      cache.scales.emplace_back(name, it->second);
+  };
+  for (const auto& v : network.inputs) add(v.name);
+  for (const auto& n : network.nodes)
+    for (const auto& o : n.outputs) add(o);
+  const std::string text = serialize_calibration_cache(cache);
+  config.calibrator->writeCalibrationCache(text.data(), text.size());
+  if (!config.calibration_cache_path.empty())
+    write_file_atomically(fingerprint_sidecar_path(config.calibration_cache_path), serialize_fingerprint(fp));
+}
+
+// Records the fastest backend per layer in the engine's graph.
+void choose_kernels(Graph& graph, const BuilderConfig& config) {
+  if (!config.select_kernels) return;
+  TimingCache cache;
+  if (!config.timing_cache_path.empty()) cache.load(config.timing_cache_path);
+  TacticOptions options;
+  options.batch = config.kernel_timing_batch;
+  if (select_tactics(graph, cache, options, config.log) > 0 && !config.timing_cache_path.empty())
+    cache.save(config.timing_cache_path);
+}
+
+Engine build_network(const Graph& network, const BuilderConfig& config) {
+  EngineInfo info;
+  info.network_fingerprint = network.fingerprint();
+  for (const auto& layer : config.fp32_layers) {
+    bool found = false;
+    for (const auto& n : network.nodes) found |= n.name == layer;
+    if (!found) throw Error("layer precision constraint names '" + layer + "', which is not a layer of this network");
+  }
+  if (!config.int8) return Engine(network, {}, info);
+
+  info.precision = "int8";
+  if (has_explicit_quantization(network)) {
+    config.log("network carries its own QuantizeLinear/DequantizeLinear scales: explicit quantization, no calibration");
+    info.calibration = "explicit (Q/DQ)";
+    return Engine(network, {}, info);
+  }
+  if (!config.calibrator) throw Error("an INT8 build needs calibration data (a calibrator) or a Q/DQ model");
+  const CalibrationAlgoType algo = config.calibrator->getAlgorithm();
+  std::ostringstream settings;
+  settings << "algo=" << calibration_algo_name(algo);
+  if (auto* p = dynamic_cast<IInt8PercentileCalibrator*>(config.calibrator); p && algo == CalibrationAlgoType::kPERCENTILE_CALIBRATION)
+    settings << ";percentile=" << p->getPercentile();
+  settings << ";batch=" << config.calibrator->getBatchSize() << ";" << config.calibration_settings;
+  const CacheFingerprint fingerprint{info.network_fingerprint, settings.str()};
+  info.calibration = std::string(calibration_algo_name(algo));
+
+  auto scales = scales_from_cache(network, fingerprint, config, algo);
+  if (!scales) {
+    scales = calibrate_scales(network, *config.calibrator, config.log);
+    write_cache(*scales, network, fingerprint, config, algo);
+  }
+  QuantizedNetwork q = quantize_network(network, *scales, config.fp32_layers);
+  return Engine(std::move(q.graph), std::move(q.scales), info);
+}
+
+}  // namespace
+
+Engine build_engine(const Graph& network, const BuilderConfig& config) {
+  Engine built = build_network(network, config);
+  Graph graph = built.graph();
+  choose_kernels(graph, config);
+  return Engine(std::move(graph), built.scales(), built.info());
+}
+
+}  // namespace octet

@@ -1,0 +1,160 @@
+#include "builder/tactics.h"
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "octet/calibration_cache.h"
+#include "octet/executor.h"
+
+namespace octet {
+
+void TimingCache::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    std::istringstream fields(line);
+    std::string signature, backend, ms;
+    if (!std::getline(fields, signature, '\t') || !std::getline(fields, backend, '\t') || !std::getline(fields, ms))
+      throw Error(path + ":" + std::to_string(number) + ": not a timing cache line (signature, backend, ms)");
+    try {
+      add(signature, backend, std::stod(ms));
+    } catch (const std::exception&) {
+      throw Error(path + ":" + std::to_string(number) + ": '" + ms + "' is not a time in milliseconds");
+    }
+  }
+}
+
+void TimingCache::save(const std::string& path) const {
+  std::ostringstream out;
+  for (const auto& [key, ms] : times_) out << key.first << '\t' << key.second << '\t' << ms << '\n';
+  write_file_atomically(path, out.str());
+}
+
+const double* TimingCache::find(const std::string& signature, const std::string& backend) const {
+  auto it = times_.find({signature, backend});
+  return it == times_.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What a kernel's speed depends on: the op, its attributes, and its inputs' types and shapes.
+std::string layer_signature(const Node& node, const std::vector<const Tensor*>& inputs) {
+  Graph one;
+  Node n = node;
+  n.name.clear();
+  n.backend.clear();
+  for (auto& in : n.inputs) in = in.empty() ? "" : "x";  // names do not change speed
+  for (auto& out : n.outputs) out = "y";
+  one.nodes.push_back(n);
+  std::string sig = node.domain + "." + node.op_type + "#" + one.fingerprint();
+  for (const Tensor* t : inputs)
+    sig += t ? "|" + std::string(dtype_name(t->dtype())) + shape_str(t->shape()) : "|-";
+  return sig;
+}
+
+Tensor random_input(const ValueInfo& v, int64_t batch, std::mt19937& rng) {
+  Shape shape;
+  for (size_t d = 0; d < v.dims.size(); ++d) {
+    if (v.dims[d].known()) shape.push_back(v.dims[d].value);
+    else if (d == 0) shape.push_back(batch);
+    else throw Error("input '" + v.name + "' " + v.shape_str() + " has a dynamic dimension other than the batch");
+  }
+  Tensor t(v.dtype, shape);
+  std::uniform_real_distribution<double> dist(-1, 1);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set_from_double(i, dist(rng));
+  return t;
+}
+
+// Milliseconds per run of `node` on `backend` with these inputs (best of repeated runs),
+// or a negative value when that backend declines the node.
+double time_layer(const Node& node, const std::string& backend, const Graph& graph,
+                  const std::map<std::string, Tensor>& values, const TacticOptions& options) {
+  Graph one;
+  one.opsets = graph.opsets;
+  Node n = node;
+  n.backend = backend;
+  TensorMap feed;
+  for (const auto& in : n.inputs) {
+    if (in.empty()) continue;
+    if (auto it = graph.initializers.find(in); it != graph.initializers.end()) {
+      one.initializers[in] = it->second;
+    } else if (!feed.count(in)) {
+      feed[in] = values.at(in);
+      one.inputs.push_back(ValueInfo{in, values.at(in).dtype()});
+    }
+  }
+  for (const auto& out : n.outputs)
+    if (!out.empty()) one.outputs.push_back(ValueInfo{out});
+  one.nodes.push_back(std::move(n));
+  std::unique_ptr<Executor> exec;
+  try {
+    exec = std::make_unique<Executor>(std::move(one));
+  } catch (const UnsupportedError&) {
+    return -1;  // the backend declined this configuration
+  }
+  exec->run(feed);  // warm-up: first-touch memory, library caches
+  double best = 1e300, spent = 0;
+  for (int runs = 0; runs < 3 || spent < options.min_time_ms; ++runs) {
+    const auto t0 = Clock::now();
+    exec->run(feed);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    best = std::min(best, ms);
+    spent += ms;
+  }
+  return best;
+}
+
+}  // namespace
+
+int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& options,
+                   const std::function<void(const std::string&)>& log) {
+  const auto& registry = KernelRegistry::global();
+  bool any_choice = false;
+  for (const auto& n : graph.nodes) any_choice |= registry.candidates(n.domain, n.op_type, graph.opset(n.domain)).size() > 1;
+  if (!any_choice) return 0;
+
+  // Every layer's real inputs come from one run of the network on sample data.
+  std::mt19937 rng(0);
+  TensorMap inputs;
+  for (const auto& v : graph.inputs) inputs[v.name] = random_input(v, options.batch, rng);
+  std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
+  Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t; });
+
+  int decided = 0, cached = 0;
+  for (auto& node : graph.nodes) {
+    const auto candidates = registry.candidates(node.domain, node.op_type, graph.opset(node.domain));
+    if (candidates.size() < 2) continue;
+    std::vector<const Tensor*> node_inputs;
+    for (const auto& in : node.inputs) {
+      if (in.empty()) node_inputs.push_back(nullptr);
+      else if (auto it = graph.initializers.find(in); it != graph.initializers.end()) node_inputs.push_back(&it->second);
+      else node_inputs.push_back(&values.at(in));
+    }
+    const std::string signature = layer_signature(node, node_inputs);
+    std::string best_backend;
+    double best_ms = 1e300;
+    for (const KernelDef* def : candidates) {
+      double ms;
+      if (const double* known = cache.find(signature, def->backend)) {
+        ms = *known;
+        ++cached;
+      } else {
+        ms = time_layer(node, def->backend, graph, values, options);
+        cache.add(signature, def->backend, ms);
+      }
+      if (ms >= 0 && ms < best_ms) best_ms = ms, best_backend = def->backend;
+    }
+    node.backend = best_backend;
+    ++decided;
+  }
+  log("kernel selection: " + std::to_string(decided) + " layers timed at batch " + std::to_string(options.batch) +
+      (cached ? " (" + std::to_string(cached) + " timings from the timing cache)" : ""));
+  return decided;
+}
+
+}  // namespace octet

@@ -1,0 +1,37 @@
+// Kernel selection: for every layer, each backend with a kernel for it is timed
+// on the layer's real input shapes and the fastest is recorded in Node::backend,
+// as TensorRT's builder picks tactics. A timing cache makes rebuilds fast and
+// reproducible.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+
+#include "octet/graph.h"
+
+namespace octet {
+
+// Measured kernel times by layer signature and backend, loadable and savable as text:
+//   <signature>\t<backend>\t<milliseconds>
+class TimingCache {
+ public:
+  void load(const std::string& path);  // a missing file is an empty cache
+  void save(const std::string& path) const;
+  const double* find(const std::string& signature, const std::string& backend) const;
+  void add(const std::string& signature, const std::string& backend, double ms) { times_[{signature, backend}] = ms; }
+  size_t size() const { return times_.size(); }
+
+ private:
+  std::map<std::pair<std::string, std::string>, double> times_;
+};
+
+struct TacticOptions {
+  int64_t batch = 1;  // batch size of the sample inputs the layers are timed on
+  double min_time_ms = 20;  // each candidate runs at least this long (and at least 3 times)
+};
+
+// Sets Node::backend of every layer with more than one candidate; returns how many layers it decided.
+int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& options,
+                   const std::function<void(const std::string&)>& log);
+
+}  // namespace octet

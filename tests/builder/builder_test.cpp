@@ -1,0 +1,89 @@
+#include "octet/builder.h"
+
+#include <gtest/gtest.h>
+
+#include "octet/onnx_importer.h"
+
+using namespace octet;
+
+namespace {
+
+// A user calibrator (as a TensorRT user writes one) that has no data to give.
+class EmptyCalibrator : public IInt8EntropyCalibrator2 {
+ public:
+  int getBatchSize() const override { return 8; }
+  bool getBatch(void*[], const char*[], int) override { return false; }
+  const void* readCalibrationCache(std::size_t& length) override {
+    length = 0;
+    return nullptr;
+  }
+  void writeCalibrationCache(const void*, std::size_t) override { ADD_FAILURE() << "nothing to write"; }
+};
+
+// Serves `batches` batches of a constant value and records what the builder wrote.
+class ConstantCalibrator : public IInt8MinMaxCalibrator {
+ public:
+  explicit ConstantCalibrator(int batches) : left_(batches) {}
+  int getBatchSize() const override { return 2; }
+  bool getBatch(void* bindings[], const char* names[], int n) override {
+    EXPECT_EQ(n, 1);
+    EXPECT_STREQ(names[0], "input");
+    if (left_-- == 0) return false;
+    std::fill_n(static_cast<float*>(bindings[0]), 2 * 28 * 28, 0.5f);
+    return true;
+  }
+  const void* readCalibrationCache(std::size_t& length) override {
+    length = 0;
+    return nullptr;
+  }
+  void writeCalibrationCache(const void* p, std::size_t n) override { written.assign(static_cast<const char*>(p), n); }
+  std::string written;
+
+ private:
+  int left_;
+};
+
+const Graph& lenet() {
+  static const Graph g = import_onnx_file(std::string(OCTET_SOURCE_DIR) + "/models/lenet.onnx");
+  return g;
+}
+
+}  // namespace
+
+TEST(Builder, CalibratorWithNoBatchIsAClearError) {
+  EmptyCalibrator calibrator;
+  BuilderConfig config;
+  config.int8 = true;
+  config.calibrator = &calibrator;
+  try {
+    build_engine(lenet(), config);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("returned no batch"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Builder, Int8WithoutCalibratorIsAClearError) {
+  BuilderConfig config;
+  config.int8 = true;
+  EXPECT_THROW(build_engine(lenet(), config), Error);
+}
+
+TEST(Builder, UserCalibratorFeedsCalibrationAndGetsTheCache) {
+  ConstantCalibrator calibrator(3);
+  BuilderConfig config;
+  config.int8 = true;
+  config.calibrator = &calibrator;
+  Engine engine = build_engine(lenet(), config);
+  EXPECT_EQ(engine.info().precision, "int8");
+  EXPECT_EQ(calibrator.written.rfind("TRT-8601-MinMaxCalibration\ninput: ", 0), 0u) << calibrator.written;
+  // The input was constant 0.5: minmax gives scale 0.5 / 127 exactly.
+  EXPECT_FLOAT_EQ(engine.scales().at("input::int8"), 0.5f / 127.0f);
+}
+
+TEST(Builder, Fp32BuildKeepsTheNetwork) {
+  Engine engine = build_engine(lenet(), BuilderConfig{});
+  EXPECT_EQ(engine.info().precision, "fp32");
+  EXPECT_EQ(engine.graph().nodes.size(), lenet().nodes.size());
+  EXPECT_TRUE(engine.scales().empty());
+}
