@@ -263,7 +263,7 @@ def test_bad_calibrator(spec, needle, run_octet, calib_npy, tmp_path):
 
 # ---------------------------------------------------------------- precision and inspect
 
-LAYER_LINE = re.compile(r"^\s+\[\d+\] (\S+) '(.*)' (int8|fp32): \((.*)\) -> \((.*)\) params=\d+$")
+LAYER_LINE = re.compile(r"^\s+\[\d+\] (\S+) '(.*)' (int8|fp32) kernel=\S+: \((.*)\) -> \((.*)\) params=\d+$")
 
 
 def inspect_layers(run_octet, plan):
