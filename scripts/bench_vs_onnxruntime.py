@@ -5,25 +5,25 @@ For every model and batch size, runs `octet bench` on the FP32 model and on an
 INT8 engine (built with octet's default calibrator from 512 training images),
 then onnxruntime FP32 (same input shape, thread count and measuring time), and
 prints throughput, median latency and the octet/onnxruntime ratios as a
-Markdown table.
+Markdown table. scripts/bench_engine.py is the fuller benchmark (onnxruntime INT8 too,
+the ImageNet models, peak figures); this one keeps the README's table.
 
     python3 scripts/bench_vs_onnxruntime.py [--models lenet resnet mobilenetv2]
         [--batches 1 64] [--threads 2] [--duration-s 5] [--octet build/octet]
 """
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_engine  # noqa: E402  (octet build and bench)
 import fashion_mnist_npy  # noqa: E402
+import onnxruntime_int8  # noqa: E402  (onnxruntime sessions and timing)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,41 +33,18 @@ def build_int8(octet, model, tmp):
     if not os.path.exists(calib):
         np.save(calib, fashion_mnist_npy.load("train", 512)[0])
     plan = os.path.join(tmp, os.path.basename(model) + ".int8.plan")
-    subprocess.run([octet, "build", model, "--int8", "--calib-data", calib, "-o", plan, "--quiet"], check=True)
+    bench_engine.build_plan(octet, model, plan, calib)
     return plan
 
 
 def bench_octet(octet, model, batch, threads, duration_s):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "bench.json")
-        subprocess.run([octet, "bench", model, "--batch", str(batch), "--threads", str(threads),
-                        "--duration-s", str(duration_s), "--warmup-ms", "500", "--json", out],
-                       check=True, stdout=subprocess.DEVNULL)
-        with open(out) as f:
-            r = json.load(f)
-    return r["throughput_samples_per_s"], r["latency_ms"]["median"]
+    return bench_engine.bench_octet(octet, model, batch, threads, duration_s)[:2]
 
 
 def bench_onnxruntime(model, batch, threads, duration_s):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    shape = [batch if not isinstance(d, int) else d for d in inp.shape]
-    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
-    feed = {inp.name: x}
-    end = time.perf_counter() + 0.5
-    while time.perf_counter() < end:
-        sess.run(None, feed)
-    latencies = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < duration_s:
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        latencies.append(time.perf_counter() - t0)
-    total = time.perf_counter() - start
-    return len(latencies) * shape[0] / total, float(np.median(latencies) * 1e3)
+    sess = onnxruntime_int8.session(model, threads)
+    return onnxruntime_int8.time_session(sess, onnxruntime_int8.random_feed(sess, batch), duration_s,
+                                         min_iterations=1)[:2]
 
 
 def main():
