@@ -3,9 +3,12 @@
 // (layout: docs/plan_format.md).
 #pragma once
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "octet/execution_context.h"
 #include "octet/executor.h"
 #include "octet/graph.h"
 
@@ -35,13 +38,23 @@ class Engine {
   void save(const std::string& path) const;  // atomic: temporary file, then rename
   static Engine load(const std::string& path);
 
-  // An executor over this engine's network (contexts share the weights).
+  // An executor over this engine's network, with kernels bound anew (it shares the weights).
   Executor make_executor() const { return Executor(graph_); }
+  // A context to run this engine on one thread. All contexts of an engine (and
+  // of its copies) share one executor, bound on first use: its kernels, weights
+  // and prepared primitives; each owns its activation memory.
+  ExecutionContext create_execution_context() const;
 
  private:
+  struct SharedExecutor {
+    std::once_flag bound;
+    std::shared_ptr<const Executor> executor;
+  };
+
   Graph graph_;
   std::map<std::string, float> scales_;
   EngineInfo info_;
+  std::shared_ptr<SharedExecutor> shared_executor_ = std::make_shared<SharedExecutor>();
 };
 
 // True when `path` starts with the plan file magic.

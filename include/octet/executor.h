@@ -1,5 +1,6 @@
 // Runs a graph node by node with the kernels of one backend. Immutable once
-// built: run() may be called from several threads at once.
+// built: run() may be called from several threads at once. ExecutionContext
+// (execution_context.h) runs one with its own activation memory.
 #pragma once
 #include <functional>
 #include <map>
@@ -16,6 +17,18 @@ using TensorMap = std::map<std::string, Tensor>;
 // Called with every value a node produces, as it is produced (calibration hooks in here).
 using ValueObserver = std::function<void(const std::string& name, const Tensor& value)>;
 
+// Where one run puts node outputs, and what it learns from each node: an
+// execution context records or places its activations through this.
+class RunMemory {
+ public:
+  virtual ~RunMemory() = default;
+  // The allocator for the outputs of node `node` (index in graph order), or
+  // nullptr for the heap. Called just before the node runs.
+  virtual OutputAllocator* allocator_for(size_t node) = 0;
+  // Called just after node `node` ran, with its inputs and outputs; may replace outputs.
+  virtual void after_node(size_t node, KernelContext& ctx) = 0;
+};
+
 class Executor {
  public:
   // Binds a kernel to every node: the backend the node names (Node::backend), else
@@ -25,8 +38,9 @@ class Executor {
 
   const Graph& graph() const { return graph_; }
   // Checks every graph input is present with the declared dtype and known dims,
-  // then runs. Returns the graph outputs by name.
-  TensorMap run(const TensorMap& inputs, const ValueObserver& observer = {}) const;
+  // then runs. Returns the graph outputs by name. Node outputs go on the heap
+  // unless `memory` places them.
+  TensorMap run(const TensorMap& inputs, const ValueObserver& observer = {}, RunMemory* memory = nullptr) const;
 
  private:
   void check_inputs(const TensorMap& inputs) const;

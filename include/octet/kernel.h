@@ -12,17 +12,29 @@
 
 namespace octet {
 
+// Supplies the memory of a node's outputs: an execution context hands out its
+// activation arena this way (src/runtime/execution_context.cpp).
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  // Output `index` of the running node, of that type and shape, over memory the
+  // allocator owns; or an empty tensor to allocate that output on the heap.
+  virtual Tensor allocate(size_t index, DType dtype, const Shape& shape) = 0;
+};
+
 struct KernelContext {
   const Node& node;
   int64_t opset;                          // the model's opset for the node's domain
   std::vector<const Tensor*> inputs;      // nullptr for an omitted optional input
   std::vector<Tensor> outputs;            // one per node output, filled by the kernel
+  OutputAllocator* allocator = nullptr;   // where make_output puts outputs; null: the heap
 
   size_t num_inputs() const { return inputs.size(); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   // Input i, or an error naming the node when a required input is missing.
   const Tensor& input(size_t i) const;
-  // Creates output i with the given type and shape and returns it.
+  // Creates output i with the given type and shape, zero-filled (in the
+  // allocator's memory when it has room for it, else on the heap), and returns it.
   Tensor& make_output(size_t i, DType dtype, Shape shape);
   // Throws UnsupportedError / Error prefixed with the node's description.
   [[noreturn]] void unsupported(const std::string& what) const;

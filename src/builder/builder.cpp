@@ -10,6 +10,7 @@
 #include "builder/tactics.h"
 #include "calibration/calibrate.h"
 #include "octet/calibration_cache.h"
+#include "passes/passes.h"
 
 namespace octet {
 namespace {
@@ -102,15 +103,22 @@ void choose_kernels(Graph& graph, const BuilderConfig& config) {
     cache.save(config.timing_cache_path);
 }
 
-Engine build_network(const Graph& network, const BuilderConfig& config) {
+Engine build_network(const Graph& imported, const BuilderConfig& config) {
   EngineInfo info;
-  info.network_fingerprint = network.fingerprint();
+  // Calibration caches are keyed by the imported network, not the optimised one.
+  info.network_fingerprint = imported.fingerprint();
   for (const auto& layer : config.fp32_layers) {
     bool found = false;
-    for (const auto& n : network.nodes) found |= n.name == layer;
+    for (const auto& n : imported.nodes) found |= n.name == layer;
     if (!found) throw Error("layer precision constraint names '" + layer + "', which is not a layer of this network");
   }
-  if (!config.int8) return Engine(network, {}, info);
+  // Calibration and the engine see the optimised graph. INT8 builds keep Conv and
+  // its activation apart: the quantizer fuses them into its INT8 layers itself.
+  Graph network = imported;
+  PassOptions passes;
+  passes.fuse_fp32_activations = !config.int8;
+  if (const PassStats stats = optimize_graph(network, passes); stats.changed()) config.log(stats.summary());
+  if (!config.int8) return Engine(std::move(network), {}, info);
 
   info.precision = "int8";
   if (has_explicit_quantization(network)) {

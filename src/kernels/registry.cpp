@@ -1,7 +1,9 @@
 #include "octet/kernel.h"
 
+#include <cstring>
 #include <set>
 
+#include "kernels/onednn/onednn_kernels.h"
 #include "kernels/reference/reference_kernels.h"
 
 namespace octet {
@@ -13,7 +15,14 @@ const Tensor& KernelContext::input(size_t i) const {
 
 Tensor& KernelContext::make_output(size_t i, DType dtype, Shape shape) {
   if (i >= outputs.size()) fail("has no output " + std::to_string(i));
-  outputs[i] = Tensor(dtype, std::move(shape));
+  Tensor placed = allocator ? allocator->allocate(i, dtype, shape) : Tensor();
+  if (placed.empty()) {
+    outputs[i] = Tensor(dtype, std::move(shape));  // zero-filled
+  } else {
+    // Kernels may accumulate into their outputs, as into a fresh heap tensor.
+    std::memset(placed.raw(), 0, placed.nbytes());
+    outputs[i] = std::move(placed);
+  }
   return outputs[i];
 }
 
@@ -29,6 +38,7 @@ KernelRegistry& KernelRegistry::global() {
   static KernelRegistry* registry = [] {
     auto* r = new KernelRegistry;
     register_reference_kernels(*r);
+    register_onednn_kernels(*r);
     return r;
   }();
   return *registry;

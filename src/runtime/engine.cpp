@@ -5,9 +5,14 @@
 // outputs, initializers, nodes with attributes).
 #include "octet/engine.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "octet/calibration_cache.h"
 
@@ -20,16 +25,76 @@ constexpr uint32_t kFormatVersion = 1;
 #define OCTET_VERSION "dev"
 #endif
 
-// The machine a plan runs on. The reference kernels need nothing beyond the
-// architecture; optimised kernels will add the ISA features they were chosen for.
-std::string current_target() {
+// ISA features of this CPU that optimised kernels may be chosen for (GCC's
+// names), in a fixed order. AMX also needs the OS to enable tile state (XCR0).
+std::vector<std::string> cpu_features() {
+  std::vector<std::string> features;
 #if defined(__x86_64__)
-  return "cpu:x86_64";
-#elif defined(__aarch64__)
-  return "cpu:aarch64";
-#else
-  return "cpu:unknown";
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) features.push_back("avx2");
+  if (__builtin_cpu_supports("avx512f")) features.push_back("avx512f");
+  if (__builtin_cpu_supports("avx512bw")) features.push_back("avx512bw");
+  if (__builtin_cpu_supports("avx512vl")) features.push_back("avx512vl");
+  if (__builtin_cpu_supports("avx512vnni")) features.push_back("avx512vnni");
+  unsigned eax, ebx, ecx, edx;
+  const bool amx_int8 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx >> 24 & 1) && (edx >> 25 & 1);
+  const bool os_saves_xstate = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx >> 27 & 1);  // OSXSAVE
+  if (amx_int8 && os_saves_xstate) {
+    uint32_t xcr0_lo, xcr0_hi;
+    asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo >> 17 & 3) == 3) features.push_back("amx-int8");  // XTILECFG and XTILEDATA
+  }
 #endif
+  return features;
+}
+
+// The machine a plan runs on: "cpu:ARCH", then ":" and its ISA features
+// (comma-separated) when it has any. A plan needs its architecture and every
+// feature it lists.
+const std::string& current_target() {
+  static const std::string target = [] {
+#if defined(__x86_64__)
+    std::string t = "cpu:x86_64";
+#elif defined(__aarch64__)
+    std::string t = "cpu:aarch64";
+#else
+    std::string t = "cpu:unknown";
+#endif
+    const std::vector<std::string> features = cpu_features();
+    for (size_t i = 0; i < features.size(); ++i) t += (i ? "," : ":") + features[i];
+    return t;
+  }();
+  return target;
+}
+
+struct Target {
+  std::string arch;                   // "cpu:x86_64"
+  std::vector<std::string> features;  // "avx2", ...
+};
+
+Target parse_target(const std::string& target) {
+  const size_t colon = target.find(':', target.find(':') + 1);
+  Target t{target.substr(0, colon), {}};
+  if (colon == std::string::npos) return t;
+  std::stringstream list(target.substr(colon + 1));
+  for (std::string feature; std::getline(list, feature, ',');) t.features.push_back(feature);
+  return t;
+}
+
+// Refuses a plan for another architecture or needing features this CPU lacks; a
+// plan built on a CPU with fewer features loads.
+void check_target(const std::string& plan_target, const std::string& origin) {
+  const Target wanted = parse_target(plan_target), here = parse_target(current_target());
+  if (wanted.arch != here.arch)
+    throw Error(origin + ": plan was built for target '" + plan_target + "', this machine is '" + current_target() + "'");
+  std::string missing;
+  size_t missing_count = 0;
+  for (const auto& feature : wanted.features)
+    if (std::find(here.features.begin(), here.features.end(), feature) == here.features.end())
+      missing += (missing_count++ ? ", " : "") + feature;
+  if (missing_count)
+    throw Error(origin + ": plan was built for a CPU with " + missing + "; this machine lacks " +
+                (missing_count == 1 ? "it" : "them") + " (rebuild the plan on this machine)");
 }
 
 uint64_t fnv1a(const char* p, size_t n) {
@@ -234,8 +299,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   if (built_by != OCTET_VERSION)
     throw Error(origin + ": plan was built by octet " + built_by + ", this is octet " OCTET_VERSION "; rebuild the plan");
   const std::string target = header.str();
-  if (target != current_target())
-    throw Error(origin + ": plan was built for target '" + target + "', this machine is '" + current_target() + "'");
+  check_target(target, origin);
   const auto payload_size = header.pod<uint64_t>();
   const size_t payload_at = sizeof kMagic + 4 + 8 + built_by.size() + 8 + target.size() + 8;
   if (bytes.size() < payload_at + 8 || payload_size > bytes.size() - payload_at - 8)
@@ -288,6 +352,12 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   }
   if (!p.done()) throw Error(origin + ": corrupt plan (trailing bytes in payload)");
   return Engine(std::move(g), std::move(scales), std::move(info));
+}
+
+ExecutionContext Engine::create_execution_context() const {
+  SharedExecutor& shared = *shared_executor_;
+  std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(graph_); });
+  return ExecutionContext(shared.executor);
 }
 
 void Engine::save(const std::string& path) const { write_file_atomically(path, serialize()); }

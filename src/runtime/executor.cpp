@@ -68,7 +68,7 @@ void Executor::check_inputs(const TensorMap& inputs) const {
   }
 }
 
-TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer) const {
+TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, RunMemory* memory) const {
   check_inputs(inputs);
   std::vector<Tensor> values(slot_of_.size());
   for (const auto& [name, t] : inputs) values[slot_of_.at(name)] = t;
@@ -77,6 +77,7 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer) 
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& node = graph_.nodes[i];
     KernelContext ctx{node, graph_.opset(node.domain), {}, std::vector<Tensor>(node.outputs.size())};
+    if (memory) ctx.allocator = memory->allocator_for(i);
     for (const auto& in : node.inputs) {
       const Tensor* t = in.empty() ? nullptr : &values[slot_of_.at(in)];
       if (t && t->empty()) throw Error(node.describe() + ": input '" + in + "' was never computed");
@@ -89,6 +90,7 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer) 
     } catch (const std::exception& e) {
       throw Error(node.describe() + ": " + e.what());
     }
+    if (memory) memory->after_node(i, ctx);
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       if (node.outputs[o].empty()) continue;
       if (ctx.outputs[o].empty()) throw Error(node.describe() + ": produced no output " + std::to_string(o));

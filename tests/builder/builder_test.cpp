@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "octet/executor.h"
 #include "octet/onnx_importer.h"
 
 using namespace octet;
@@ -81,9 +82,17 @@ TEST(Builder, UserCalibratorFeedsCalibrationAndGetsTheCache) {
   EXPECT_FLOAT_EQ(engine.scales().at("input::int8"), 0.5f / 127.0f);
 }
 
-TEST(Builder, Fp32BuildKeepsTheNetwork) {
+TEST(Builder, Fp32BuildComputesWhatTheNetworkComputes) {
   Engine engine = build_engine(lenet(), BuilderConfig{});
   EXPECT_EQ(engine.info().precision, "fp32");
-  EXPECT_EQ(engine.graph().nodes.size(), lenet().nodes.size());
   EXPECT_TRUE(engine.scales().empty());
+  // The graph passes fuse lenet's two Conv + Relu into FusedConv (docs/graph_passes.md); nothing else changes.
+  EXPECT_EQ(engine.graph().nodes.size(), lenet().nodes.size() - 2);
+  Tensor x(DType::kFloat32, {3, 1, 28, 28});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  const Tensor want = Executor(lenet()).run({{"input", x}}).at("logits");
+  const Tensor got = engine.make_executor().run({{"input", x}}).at("logits");
+  ASSERT_EQ(got.shape(), want.shape());
+  for (int64_t i = 0; i < want.numel(); ++i)
+    EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4f * std::max(1.0f, std::abs(want.data<float>()[i])));
 }

@@ -51,7 +51,7 @@ TEST(Tactics, PicksTheFastestBackendThatAcceptsTheLayer) {
     ++relus;
     EXPECT_EQ(n.backend, "reference") << n.name;
   }
-  EXPECT_EQ(decided, relus);
+  EXPECT_GE(decided, relus);  // other layers may have several backends too
   EXPECT_GT(relus, 0);
 }
 

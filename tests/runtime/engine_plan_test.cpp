@@ -269,6 +269,30 @@ TEST_F(EnginePlan, OtherTargetIsRefused) {
   EXPECT_TRUE(contains(message, "built for target 'cpu:sparc'")) << message;
 }
 
+// The target lists the CPU features the plan may use ("cpu:x86_64:avx2,avx512f,...").
+TEST_F(EnginePlan, MissingCpuFeaturesAreRefusedByName) {
+  const std::string plan = fp32_->serialize();
+  const PlanLayout l = layout_of(plan);
+  const std::string arch = l.target.substr(0, l.target.find(':', 4));
+  const std::string features = l.target.size() > arch.size() ? l.target.substr(arch.size() + 1) : "";
+  const std::string one_more = arch + ":" + features + (features.empty() ? "" : ",") + "quantum-int3";
+  std::string message = deserialize_error(with_header(plan, l.octet_version, one_more));
+  EXPECT_TRUE(contains(message, "plan was built for a CPU with quantum-int3; this machine lacks it")) << message;
+  message = deserialize_error(with_header(plan, l.octet_version, arch + ":quantum-int3,avx1024"));
+  EXPECT_TRUE(contains(message, "a CPU with quantum-int3, avx1024; this machine lacks them")) << message;
+}
+
+TEST_F(EnginePlan, PlanFromACpuWithFewerFeaturesLoads) {
+  const std::string plan = fp32_->serialize();
+  const PlanLayout l = layout_of(plan);
+  const std::string arch = l.target.substr(0, l.target.find(':', 4));
+  EXPECT_EQ(deserialize_error(with_header(plan, l.octet_version, arch)), "");
+  // Every feature but the last.
+  const size_t last_comma = l.target.rfind(',');
+  if (last_comma != std::string::npos && last_comma > arch.size())
+    EXPECT_EQ(deserialize_error(with_header(plan, l.octet_version, l.target.substr(0, last_comma))), "");
+}
+
 TEST_F(EnginePlan, NonPlanFilesAreRefused) {
   std::ifstream in(kLenet, std::ios::binary);
   const std::string onnx((std::istreambuf_iterator<char>(in)), {});

@@ -27,16 +27,24 @@ inline Tensor i64(Shape shape, const std::vector<int64_t>& v) {
 }
 
 // Runs `node` (inputs: nullptr entries mark omitted optional inputs) at `opset`
-// on the reference backend and returns its outputs.
-inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>& inputs,
-                                    int64_t opset = 17, const std::string& backend = "reference") {
+// on `backend`, prepared for `graph`, and returns its outputs. Kernels that read
+// constant inputs (weights) when they are prepared find them in
+// graph.initializers, under the node's input names.
+inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset,
+                                    const std::string& backend, const Graph& graph) {
   const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, opset, backend);
   if (!def) throw Error("no " + backend + " kernel for " + node.op_type + " at opset " + std::to_string(opset));
   KernelContext ctx{node, opset, inputs, std::vector<Tensor>(node.outputs.size())};
-  const auto kernel = def->bind(node, Graph{});
+  const auto kernel = def->bind(node, graph);
   if (!kernel) throw Error(backend + " kernel for " + node.op_type + " declined the node");
   kernel->run(ctx);
   return std::move(ctx.outputs);
+}
+
+// As above, prepared for an empty graph, on the reference backend by default.
+inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>& inputs,
+                                    int64_t opset = 17, const std::string& backend = "reference") {
+  return run_node(node, inputs, opset, backend, Graph{});
 }
 
 inline Node make_node(const std::string& op_type, size_t n_inputs, size_t n_outputs = 1,

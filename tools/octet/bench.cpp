@@ -83,8 +83,8 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--json", args->json, "write the summary as JSON");
   return [args] {
     set_num_threads(args->threads);
-    Executor exec = load_engine(args->model).make_executor();
-    const Graph& g = exec.graph();
+    ExecutionContext context = load_engine(args->model).create_execution_context();
+    const Graph& g = context.executor().graph();
     std::map<std::string, Shape> shapes;
     for (const auto& s : args->shapes) shapes.insert(parse_shape_spec(s));
     TensorMap inputs = read_inputs(args->inputs, g);
@@ -96,14 +96,14 @@ Runner add_bench(CLI::App& app) {
                                 ? 1 : inputs.at(g.inputs[0].name).dim(0);
 
     auto warm_end = Clock::now() + std::chrono::duration<double, std::milli>(args->warmup_ms);
-    do exec.run(inputs); while (Clock::now() < warm_end);
+    do context.execute(inputs); while (Clock::now() < warm_end);
 
     std::vector<double> latencies_ms;
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration<double>(args->duration_s);
     while (Clock::now() < end || latencies_ms.size() < 1) {
       auto t0 = Clock::now();
-      exec.run(inputs);
+      context.execute(inputs);
       latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -123,6 +123,7 @@ Runner add_bench(CLI::App& app) {
     std::printf("Latency (ms):");
     for (const auto& s : stats) std::printf(" %s = %.4f", s.name, s.value);
     std::printf("\n");
+    std::printf("Peak activation memory: %.2f MiB\n", context.peak_activation_bytes() / (1024.0 * 1024.0));
     if (!args->json.empty()) {
       std::ofstream js(args->json);
       if (!js) throw Error(args->json + ": cannot write file");

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/reference/conv_core.h"
 #include "kernels/reference/dense.h"
 #include "kernels/reference/reference_kernels.h"
 #include "kernels/reference/spatial.h"
@@ -197,12 +198,6 @@ void conv_transpose(KernelContext& ctx, ConvOperands op) {
   });
 }
 
-void conv_kernel(KernelContext& ctx) {
-  ConvOperands op = read_conv_operands(ctx, /*transpose=*/false);
-  dense::dispatch_dtype<DType::kFloat32, DType::kFloat64>(ctx, ctx.input(0).dtype(),
-                                                          [&](auto t) { conv<decltype(t)>(ctx, op); });
-}
-
 void conv_transpose_kernel(KernelContext& ctx) {
   ConvOperands op = read_conv_operands(ctx, /*transpose=*/true);
   dense::dispatch_dtype<DType::kFloat32, DType::kFloat64>(
@@ -211,8 +206,14 @@ void conv_transpose_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+void reference::conv_forward(KernelContext& ctx) {
+  ConvOperands op = read_conv_operands(ctx, /*transpose=*/false);
+  dense::dispatch_dtype<DType::kFloat32, DType::kFloat64>(ctx, ctx.input(0).dtype(),
+                                                          [&](auto t) { conv<decltype(t)>(ctx, op); });
+}
+
 void register_conv_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"Conv", "", 1, 17, "reference", conv_kernel});
+  r.add(KernelDef{"Conv", "", 1, 17, "reference", reference::conv_forward});
   r.add(KernelDef{"ConvTranspose", "", 1, 17, "reference", conv_transpose_kernel});
 }
 

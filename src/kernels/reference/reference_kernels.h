@@ -5,6 +5,7 @@
 namespace octet {
 
 void register_conv_kernels(KernelRegistry& r);           // conv.cpp: Conv, ConvTranspose
+void register_fused_conv_kernels(KernelRegistry& r);     // fused_conv.cpp: FusedConv (domain "octet")
 void register_pool_kernels(KernelRegistry& r);           // pool.cpp: MaxPool, AveragePool, Global*Pool
 void register_gemm_kernels(KernelRegistry& r);           // gemm.cpp: Gemm, MatMul
 void register_normalization_kernels(KernelRegistry& r);  // normalization.cpp: BatchNormalization, Softmax, ReduceMean
@@ -17,6 +18,7 @@ void register_int8_kernels(KernelRegistry& r);           // int8/int8_kernels.cp
 
 inline void register_reference_kernels(KernelRegistry& r) {
   register_conv_kernels(r);
+  register_fused_conv_kernels(r);
   register_pool_kernels(r);
   register_gemm_kernels(r);
   register_normalization_kernels(r);

@@ -1,0 +1,40 @@
+// Runs an engine on one thread, as TensorRT's IExecutionContext does: a context
+// shares the engine's bound kernels and weights (immutable) with every other
+// context of that engine, and owns the activation memory of its own runs. Use one
+// context per thread; any number of contexts may run one engine at once.
+#pragma once
+#include <memory>
+
+#include "octet/executor.h"
+
+namespace octet {
+
+class ExecutionContext {
+ public:
+  explicit ExecutionContext(std::shared_ptr<const Executor> executor);
+  ~ExecutionContext();
+  ExecutionContext(ExecutionContext&&) noexcept;
+  ExecutionContext& operator=(ExecutionContext&&) noexcept;
+
+  const Executor& executor() const { return *executor_; }
+
+  // Runs the network (inputs checked as Executor::run checks them) and returns
+  // the graph outputs, which later runs leave untouched. The first run with a
+  // given set of input shapes puts every activation on the heap and records its
+  // size; later runs with those shapes place them in this context's arena, as
+  // the memory planner laid it out (src/runtime/memory_planner.h). The observer
+  // sees each value as it is produced; arena memory is reused, so a value is only
+  // valid during the call (clone it to keep it).
+  TensorMap execute(const TensorMap& inputs, const ValueObserver& observer = {});
+
+  // Size of the activation arena: the largest planned for the input shapes run
+  // so far (0 before the first run).
+  size_t peak_activation_bytes() const;
+
+ private:
+  struct State;
+  std::shared_ptr<const Executor> executor_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace octet

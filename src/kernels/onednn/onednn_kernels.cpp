@@ -1,0 +1,10 @@
+#include "kernels/onednn/onednn_kernels.h"
+
+namespace octet {
+
+void register_onednn_kernels(KernelRegistry& r) {
+  register_onednn_conv_kernels(r);
+  register_onednn_dense_kernels(r);
+}
+
+}  // namespace octet

@@ -1,0 +1,106 @@
+// What the onednn kernels share: the CPU engine, running primitives from any
+// thread with octet's thread count, per-thread temporaries, constant operands
+// reordered once per layout, primitives made once per input shape, and the
+// attributes that give a primitive octet's INT8 output stage.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/reference/int8/int8_kernels.h"
+#include "octet/kernel.h"
+
+namespace octet::onednn {
+
+const dnnl::engine& engine();
+
+// Makes oneDNN's parallel regions started from the calling thread use
+// octet::num_threads() threads, and returns that count. With the OpenMP runtime
+// the count is a per-thread setting (so octet::set_num_threads, called on one
+// thread, cannot set it for the others) and primitives are generated for the
+// count current when they are made: kernels call this before making and before
+// running primitives, and key their primitives by it.
+int adopt_thread_count();
+
+// True when oneDNN's INT8 primitives compute exact int32 sums on this CPU. Without
+// VNNI (or AMX) they halve the weights to dodge vpmaddubsw's int16 saturation,
+// which breaks the bit-exact INT8 contract, so the INT8 kernels decline.
+bool exact_int8_products();
+
+// Attributes of every primitive: the caller provides the scratchpad, so one
+// primitive may run on several threads at once.
+dnnl::primitive_attr base_attr();
+// Attributes computing octet's INT8 output stage (docs/int8_kernels.md) from the
+// int32 accumulator plus bias: per-channel multipliers as oneDNN output scales on
+// dst dim `channel_dim`, then the activation as a clip post-op.
+dnnl::primitive_attr requantizer_attr(const int8::Requantizer& rq, int channel_dim);
+
+dnnl::memory::data_type data_type(DType dtype);
+
+// Memory of layout `md` over `data`, which the caller keeps alive.
+dnnl::memory wrap(const dnnl::memory::desc& md, const void* data);
+
+// One primitive and the scratchpad it needs.
+struct Step {
+  dnnl::primitive primitive;
+  dnnl::memory::desc scratchpad;
+};
+template <class Primitive>
+Step make_step(const typename Primitive::primitive_desc& pd) {
+  return Step{Primitive(pd), pd.scratchpad_desc()};
+}
+// A reorder from `from` to `to`.
+Step make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+
+// Per-thread buffers that grow as needed, for run-time temporaries: what a step
+// needs besides its scratchpad (activations in the primitive's layout).
+enum class Buffer { kSource, kDestination };
+void* thread_buffer(Buffer which, size_t bytes);
+
+// Executes `step` on the calling thread's stream and waits for it.
+void execute(const Step& step, std::unordered_map<int, dnnl::memory> args);
+
+// A constant operand (weights, bias) in the layouts primitives ask for: each
+// layout is made (reordered) once, on first request, and kept.
+class Constant {
+ public:
+  Constant(Tensor data, dnnl::memory::desc plain);
+  dnnl::memory in_layout(const dnnl::memory::desc& wanted) const;
+
+ private:
+  Tensor data_;
+  dnnl::memory::desc plain_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> layouts_;
+};
+
+// The primitives of one node, made on first use for each key (the input shape
+// and thread count they are made for) and shared by concurrent runs.
+template <class Plan>
+class PlanCache {
+ public:
+  std::shared_ptr<const Plan> get(const std::vector<int64_t>& key, const std::function<Plan()>& make) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(key);
+    if (it == plans_.end()) it = plans_.emplace(key, std::make_shared<const Plan>(make())).first;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans_;
+};
+
+// Whether `node` has input `index` (not omitted).
+bool has_input(const Node& node, size_t index);
+// Input `index` of `node` when it is an initializer, else nullptr.
+const Tensor* initializer(const Node& node, const Graph& graph, size_t index);
+
+}  // namespace octet::onednn

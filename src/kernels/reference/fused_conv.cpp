@@ -1,0 +1,87 @@
+// octet.FusedConv (opset 1): what the FP32 fusion pass makes of Conv followed by
+// an activation, optionally with a residual Add in between (docs/graph_passes.md):
+//   Y = activation(Conv(X, W, B) + residual)
+// The convolution is the reference Conv; the residual add and the activation are
+// applied afterwards in one pass over Y, with the same float operations as the
+// separate Add and activation kernels, so fused and unfused graphs agree bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "kernels/reference/conv_core.h"
+#include "kernels/reference/dense.h"
+#include "kernels/reference/reference_kernels.h"
+#include "octet/parallel.h"
+
+namespace octet {
+namespace {
+
+enum class Activation { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSwish };
+
+struct Epilogue {
+  Activation activation = Activation::kNone;
+  float clip_min = std::numeric_limits<float>::lowest();
+  float clip_max = std::numeric_limits<float>::max();
+  float alpha = 0.01f;  // LeakyRelu's slope
+};
+
+Epilogue read_epilogue(const KernelContext& ctx) {
+  const std::string name = ctx.node.attr_string("activation", "none");
+  Epilogue e;
+  if (name == "none") e.activation = Activation::kNone;
+  else if (name == "relu") e.activation = Activation::kRelu;
+  else if (name == "clip") e.activation = Activation::kClip;
+  else if (name == "leaky_relu") e.activation = Activation::kLeakyRelu;
+  else if (name == "sigmoid") e.activation = Activation::kSigmoid;
+  else if (name == "hard_swish") e.activation = Activation::kHardSwish;
+  else ctx.fail("unknown activation '" + name + "'");
+  e.clip_min = ctx.node.attr_float("clip_min", e.clip_min);
+  e.clip_max = ctx.node.attr_float("clip_max", e.clip_max);
+  e.alpha = ctx.node.attr_float("alpha", e.alpha);
+  return e;
+}
+
+// NaN-propagating like the activation kernels (std::max(NaN, 0) is NaN).
+template <class T>
+T activate(T x, const Epilogue& e) {
+  switch (e.activation) {
+    case Activation::kNone: return x;
+    case Activation::kRelu: return std::max(x, T{0});
+    case Activation::kClip: return std::min(std::max(x, static_cast<T>(e.clip_min)), static_cast<T>(e.clip_max));
+    case Activation::kLeakyRelu: return x < T{0} ? static_cast<T>(e.alpha * x) : x;
+    case Activation::kSigmoid: return T{1} / (T{1} + std::exp(-x));
+    case Activation::kHardSwish:
+      return x * std::min(std::max(x * static_cast<T>(1.0 / 6.0) + static_cast<T>(0.5), T{0}), T{1});
+  }
+  return x;
+}
+
+template <class T>
+void apply_epilogue(Tensor& y, const Tensor* residual, const Epilogue& e) {
+  T* out = y.data<T>();
+  const T* z = residual ? residual->data<T>() : nullptr;
+  parallel_for(y.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = activate(z ? out[i] + z[i] : out[i], e);
+  });
+}
+
+void fused_conv_kernel(KernelContext& ctx) {
+  const Epilogue epilogue = read_epilogue(ctx);
+  reference::conv_forward(ctx);
+  Tensor& y = ctx.outputs[0];
+  const Tensor* residual = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  if (residual && (residual->dtype() != y.dtype() || residual->shape() != y.shape()))
+    ctx.fail("residual " + std::string(dtype_name(residual->dtype())) + shape_str(residual->shape()) +
+             " must have the output's dtype and shape, " + std::string(dtype_name(y.dtype())) + shape_str(y.shape()));
+  dense::dispatch_dtype<DType::kFloat32, DType::kFloat64>(
+      ctx, y.dtype(), [&](auto t) { apply_epilogue<decltype(t)>(y, residual, epilogue); });
+}
+
+}  // namespace
+
+void register_fused_conv_kernels(KernelRegistry& r) {
+  r.add(KernelDef{"FusedConv", "octet", 1, 1, "reference", fused_conv_kernel});
+}
+
+}  // namespace octet
