@@ -35,7 +35,8 @@ struct KernelContext {
   const Tensor& input(size_t i) const;
   // Creates output i with the given type and shape, zero-filled (in the
   // allocator's memory when it has room for it, else on the heap), and returns it.
-  Tensor& make_output(size_t i, DType dtype, Shape shape);
+  // Kernels that write every element pass zero_filled = false and skip the fill.
+  Tensor& make_output(size_t i, DType dtype, Shape shape, bool zero_filled = true);
   // Throws UnsupportedError / Error prefixed with the node's description.
   [[noreturn]] void unsupported(const std::string& what) const;
   [[noreturn]] void fail(const std::string& what) const;

@@ -20,6 +20,8 @@ class Tensor {
   Tensor() = default;
   // Allocates a zero-filled buffer.
   Tensor(DType dtype, Shape shape);
+  // Allocates without filling, for producers that write every element.
+  static Tensor uninitialized(DType dtype, Shape shape);
   // Wraps memory owned by `owner` (e.g. a mapped plan file) without copying.
   static Tensor view(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner);
 

@@ -19,17 +19,23 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
-    if (d < 0) throw Error("tensor shape " + shape_str(shape_) + " has a negative dimension");
-  size_t bytes = nbytes();
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(uninitialized(dtype, std::move(shape))) {
+  std::memset(data_, 0, nbytes());
+}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error("tensor shape " + shape_str(shape) + " has a negative dimension");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
   // Keep at least one byte so data() is never null, and 64-byte alignment for SIMD kernels.
-  size_t alloc = (bytes + 63) / 64 * 64;
+  size_t alloc = (t.nbytes() + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
   void* p = ::operator new(alloc, std::align_val_t(64));
-  std::memset(p, 0, alloc);
-  owner_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
-  data_ = p;
+  t.owner_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+  t.data_ = p;
+  return t;
 }
 
 Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner) {

@@ -13,16 +13,13 @@ const Tensor& KernelContext::input(size_t i) const {
   return *inputs[i];
 }
 
-Tensor& KernelContext::make_output(size_t i, DType dtype, Shape shape) {
+Tensor& KernelContext::make_output(size_t i, DType dtype, Shape shape, bool zero_filled) {
   if (i >= outputs.size()) fail("has no output " + std::to_string(i));
   Tensor placed = allocator ? allocator->allocate(i, dtype, shape) : Tensor();
-  if (placed.empty()) {
-    outputs[i] = Tensor(dtype, std::move(shape));  // zero-filled
-  } else {
-    // Kernels may accumulate into their outputs, as into a fresh heap tensor.
-    std::memset(placed.raw(), 0, placed.nbytes());
-    outputs[i] = std::move(placed);
-  }
+  if (placed.empty()) placed = Tensor::uninitialized(dtype, std::move(shape));
+  // Most reference kernels accumulate into their outputs.
+  if (zero_filled) std::memset(placed.raw(), 0, placed.nbytes());
+  outputs[i] = std::move(placed);
   return outputs[i];
 }
 

@@ -61,6 +61,33 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, idx == 0 ? 0 : idx - 1)];
 }
 
+// Each layer's time in one run: the time between consecutive outputs, as the
+// executor reports each node's outputs right after the node ran.
+void print_layer_profile(ExecutionContext& context, const TensorMap& inputs) {
+  const Graph& g = context.executor().graph();
+  std::map<std::string, size_t> node_of;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& out : g.nodes[i].outputs) node_of[out] = i;
+  std::vector<double> ms(g.nodes.size(), 0.0);
+  auto last = Clock::now();
+  context.execute(inputs, [&](const std::string& name, const Tensor&) {
+    const auto now = Clock::now();
+    ms[node_of.at(name)] += std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+  });
+  const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
+  std::vector<size_t> order(g.nodes.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+  std::printf("=== Layer profile (one run, %.3f ms) ===\n", total);
+  std::printf("%10s %6s  %-16s %-10s %s\n", "ms", "%", "op", "kernel", "layer");
+  for (size_t i : order) {
+    const Node& n = g.nodes[i];
+    std::printf("%10.3f %5.1f%%  %-16s %-10s %s\n", ms[i], total > 0 ? 100.0 * ms[i] / total : 0.0, n.op_type.c_str(),
+                n.backend.empty() ? "reference" : n.backend.c_str(), n.name.c_str());
+  }
+}
+
 }  // namespace
 
 Runner add_bench(CLI::App& app) {
@@ -71,6 +98,8 @@ Runner add_bench(CLI::App& app) {
     int64_t batch = 1;
     int threads = 1;
     double warmup_ms = 200, duration_s = 3;
+    int64_t min_iterations = 1;
+    bool profile = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "model.onnx or engine.plan")->required();
@@ -81,6 +110,9 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy to use instead of random data");
   cmd->add_option("--shape,--shapes", args->shapes, "NAME:DxDxD for inputs with dynamic dimensions");
   cmd->add_option("--json", args->json, "write the summary as JSON");
+  cmd->add_option("--min-iterations", args->min_iterations, "measure at least this many iterations")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--profile", args->profile, "also print each layer's time in one extra run (like trtexec --dumpProfile)");
   return [args] {
     set_num_threads(args->threads);
     ExecutionContext context = load_engine(args->model).create_execution_context();
@@ -101,7 +133,7 @@ Runner add_bench(CLI::App& app) {
     std::vector<double> latencies_ms;
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration<double>(args->duration_s);
-    while (Clock::now() < end || latencies_ms.size() < 1) {
+    while (Clock::now() < end || static_cast<int64_t>(latencies_ms.size()) < args->min_iterations) {
       auto t0 = Clock::now();
       context.execute(inputs);
       latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -124,6 +156,7 @@ Runner add_bench(CLI::App& app) {
     for (const auto& s : stats) std::printf(" %s = %.4f", s.name, s.value);
     std::printf("\n");
     std::printf("Peak activation memory: %.2f MiB\n", context.peak_activation_bytes() / (1024.0 * 1024.0));
+    if (args->profile) print_layer_profile(context, inputs);
     if (!args->json.empty()) {
       std::ofstream js(args->json);
       if (!js) throw Error(args->json + ": cannot write file");

@@ -41,7 +41,7 @@ class DenseKernel : public PreparedKernel {
       ctx.fail("A " + shape_str(a.shape()) + " must be [..., " + std::to_string(config_.k) + "]");
     Shape out_shape = a.shape();
     out_shape.back() = config_.n;
-    Tensor& y = ctx.make_output(0, config_.dst_dtype, out_shape);
+    Tensor& y = ctx.make_output(0, config_.dst_dtype, out_shape, /*zero_filled=*/false);
     const int64_t rows = a.numel() / config_.k;
     if (rows == 0 || config_.n == 0) return;
 
