@@ -1,8 +1,11 @@
-// Conv (FP32) and Int8Conv on oneDNN's convolution primitive, 2-D spatial only.
-// Weights are constant: they are reordered once into the layout the primitive
-// prefers. Activations stay NCHW in the graph and are reordered around the
-// primitive when it prefers another layout, except for 1x1 FP32 convs, which
-// run on NCHW directly (see prepare_conv).
+// Conv (FP32), octet.FusedConv (FP32) and Int8Conv on oneDNN's convolution
+// primitive, 2-D spatial only. Weights are constant: they are reordered once into
+// the layout the primitive prefers. Activations stay NCHW in the graph and are
+// reordered around the primitive when it prefers another layout, except for 1x1
+// FP32 convs, which run on NCHW directly (see read_fp32_conv_config). FusedConv's
+// residual and activation are post-ops: sum (dst starts as the residual), then
+// eltwise.
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -26,6 +29,9 @@ struct ConvConfig {
   // Run on the graph's NCHW tensors as they are, rather than reordering them into
   // the primitive's preferred layout and back.
   bool nchw_activations = false;
+  // FusedConv's residual Z (input 3): dst is initialised with Z and `attr` has a
+  // sum post-op, so the primitive computes conv + b + Z.
+  bool residual = false;
 };
 
 class ConvKernel : public PreparedKernel {
@@ -51,7 +57,12 @@ class ConvKernel : public PreparedKernel {
     Shape key = x.shape();
     key.push_back(onednn::adopt_thread_count());
     const auto plan = plans_.get(key, [&] { return make_plan(ctx, x.shape()); });
-    Tensor& y = ctx.make_output(0, config_.dst_dtype, plan->output_shape);
+    const Tensor* residual = config_.residual ? &ctx.input(3) : nullptr;
+    if (residual && (residual->dtype() != config_.dst_dtype || residual->shape() != plan->output_shape))
+      ctx.fail("residual " + std::string(dtype_name(residual->dtype())) + shape_str(residual->shape()) +
+               " must have the output's dtype and shape, " + std::string(dtype_name(config_.dst_dtype)) +
+               shape_str(plan->output_shape));
+    Tensor& y = ctx.make_output(0, config_.dst_dtype, plan->output_shape, /*zero_filled=*/false);
 
     memory src = onednn::wrap(plan->src_plain, x.raw());
     memory dst = onednn::wrap(plan->dst_plain, y.raw());
@@ -63,6 +74,10 @@ class ConvKernel : public PreparedKernel {
     memory conv_dst = plan->dst_reorder ? onednn::wrap(plan->dst, onednn::thread_buffer(onednn::Buffer::kDestination,
                                                                                         plan->dst.get_size()))
                                         : dst;
+    // The sum post-op adds what dst holds: Z, in the primitive's dst layout.
+    if (residual)
+      onednn::execute(*plan->residual_reorder, {{DNNL_ARG_FROM, onednn::wrap(plan->dst_plain, residual->raw())},
+                                                {DNNL_ARG_TO, conv_dst}});
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, plan->weights}, {DNNL_ARG_DST, conv_dst}};
     if (bias_) args.emplace(DNNL_ARG_BIAS, plan->bias);
@@ -75,6 +90,7 @@ class ConvKernel : public PreparedKernel {
   struct Plan {
     onednn::Step conv;
     std::optional<onednn::Step> src_reorder, dst_reorder;  // NCHW <-> the primitive's layouts
+    std::optional<onednn::Step> residual_reorder;         // Z (NCHW) -> dst's layout (a copy when NCHW)
     memory::desc src_plain, dst_plain, src, dst;
     memory weights, bias;
     Shape output_shape;
@@ -115,6 +131,7 @@ class ConvKernel : public PreparedKernel {
     plan.dst = pd.dst_desc();
     if (plan.src != plan.src_plain) plan.src_reorder = onednn::make_reorder(plan.src_plain, plan.src);
     if (plan.dst != plan.dst_plain) plan.dst_reorder = onednn::make_reorder(plan.dst, plan.dst_plain);
+    if (config_.residual) plan.residual_reorder = onednn::make_reorder(plan.dst_plain, plan.dst);
     plan.weights = weights_.in_layout(pd.weights_desc());
     if (bias_) plan.bias = bias_->in_layout(pd.bias_desc());
     return plan;
@@ -157,14 +174,56 @@ std::optional<ConvConfig> read_conv_config(const Node& node, const Graph& graph,
   return c;
 }
 
-std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
+// The configuration of an FP32 Conv (or FusedConv's convolution), or nullopt
+// when this backend declines it.
+std::optional<ConvConfig> read_fp32_conv_config(const Node& node, const Graph& graph) {
   std::optional<ConvConfig> config = read_conv_config(node, graph, DType::kFloat32, DType::kFloat32);
-  if (!config) return nullptr;
+  if (!config) return std::nullopt;
   // A 1x1 FP32 conv on NCHW is one GEMM per image (oneDNN's gemm convolution):
   // faster than the blocked direct conv once the reorders of its (memory-bound)
   // activations are counted, e.g. 296 vs 194 GOPS for 256->64 1x1 56x56 at batch 1
   // and 54 vs 40 for 64->256 at batch 64 (2 threads). Larger kernels win blocked.
   config->nchw_activations = config->window.kernel == Shape{1, 1};
+  return config;
+}
+
+std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
+  std::optional<ConvConfig> config = read_fp32_conv_config(node, graph);
+  if (!config) return nullptr;
+  return std::make_unique<ConvKernel>(std::move(*config), *onednn::initializer(node, graph, 1),
+                                      onednn::initializer(node, graph, 2));
+}
+
+// octet.FusedConv: activation(Conv(X, W, B) + Z) as the FP32 Conv with post-ops,
+// sum (when Z is given) before eltwise, so the activation applies to the sum.
+std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph& graph) {
+  std::optional<ConvConfig> config = read_fp32_conv_config(node, graph);
+  if (!config) return nullptr;
+  const KernelContext ctx{node, graph.opset(node.domain), {}, {}};
+  dnnl::post_ops ops;
+  if (onednn::has_input(node, 3)) {
+    config->residual = true;
+    ops.append_sum(1.0f);
+  }
+  // The reference FusedConv's attributes and defaults (src/kernels/reference/fused_conv.cpp).
+  using dnnl::algorithm;
+  const std::string activation = node.attr_string("activation", "none");
+  if (activation == "relu") {
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+  } else if (activation == "clip") {
+    ops.append_eltwise(1.0f, algorithm::eltwise_clip, node.attr_float("clip_min", std::numeric_limits<float>::lowest()),
+                       node.attr_float("clip_max", std::numeric_limits<float>::max()));
+  } else if (activation == "leaky_relu") {
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, node.attr_float("alpha", 0.01f), 0.0f);
+  } else if (activation == "sigmoid") {
+    ops.append_eltwise(1.0f, algorithm::eltwise_logistic, 0.0f, 0.0f);
+  } else if (activation == "hard_swish") {
+    // x * relu6(x + 3) / 6 (oneDNN 2.x ignores alpha and beta), the ONNX HardSwish.
+    ops.append_eltwise(1.0f, algorithm::eltwise_hardswish, 0.0f, 0.0f);
+  } else if (activation != "none") {
+    ctx.fail("unknown activation '" + activation + "'");
+  }
+  config->attr.set_post_ops(ops);
   return std::make_unique<ConvKernel>(std::move(*config), *onednn::initializer(node, graph, 1),
                                       onednn::initializer(node, graph, 2));
 }
@@ -188,6 +247,7 @@ std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph&
 
 void register_onednn_conv_kernels(KernelRegistry& r) {
   r.add(KernelDef{"Conv", "", 1, 17, "onednn", {}, prepare_conv});
+  r.add(KernelDef{"FusedConv", "octet", 1, 1, "onednn", {}, prepare_fused_conv});
   r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "onednn", {}, prepare_int8_conv});
 }
 

@@ -7,7 +7,7 @@
 namespace octet {
 
 void register_onednn_kernels(KernelRegistry& r);        // all of the below
-void register_onednn_conv_kernels(KernelRegistry& r);   // onednn_conv.cpp: Conv, Int8Conv
+void register_onednn_conv_kernels(KernelRegistry& r);   // onednn_conv.cpp: Conv, FusedConv, Int8Conv
 void register_onednn_dense_kernels(KernelRegistry& r);  // onednn_dense.cpp: Gemm, MatMul, Int8MatMul
 
 }  // namespace octet
