@@ -1,0 +1,14 @@
+// More "onednn" backend kernels, registered by register_onednn_kernels (onednn_kernels.cpp).
+#pragma once
+#include "octet/kernel.h"
+
+namespace octet {
+
+// onednn_pool.cpp: 2-D MaxPool (float32, int8, uint8) and AveragePool (float32) on
+// oneDNN's pooling; GlobalAveragePool (float32) and GlobalMaxPool (float32, int8) as a
+// threaded loop bit-identical to the reference.
+void register_onednn_pool_kernels(KernelRegistry& r);
+// onednn_eltwise.cpp: Int8Add over same-shape inputs, a vectorised loop exact to the contract.
+void register_onednn_eltwise_kernels(KernelRegistry& r);
+
+}  // namespace octet
