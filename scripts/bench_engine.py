@@ -104,8 +104,8 @@ def peak_gops(peak, kind, threads):
 
 # ---------------------------------------------------------------- models and data
 
-def compute_macs(model_path):
-    """Multiply-accumulates per sample in Conv, Gemm and MatMul nodes (shapes at batch 1)."""
+def macs_by_node(model_path):
+    """{node name: multiply-accumulates per sample} for Conv, Gemm and MatMul nodes (shapes at batch 1)."""
     m = onnx.load(model_path)
     for inp in m.graph.input:
         dims = inp.type.tensor_type.shape.dim
@@ -115,19 +115,24 @@ def compute_macs(model_path):
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
     shapes.update({t.name: list(t.dims) for t in m.graph.initializer})
-    macs = 0
+    macs = {}
     for n in m.graph.node:
         out, w = shapes.get(n.output[0]), shapes.get(n.input[1]) if len(n.input) > 1 else None
         if not out or not w:
             continue
         if n.op_type == "Conv":  # every output element: C_in/group x kH x kW products
-            macs += int(np.prod(out)) * int(np.prod(w[1:]))
+            macs[n.name] = int(np.prod(out)) * int(np.prod(w[1:]))
         elif n.op_type == "Gemm":
             trans_b = next((a.i for a in n.attribute if a.name == "transB"), 0)
-            macs += int(np.prod(out)) * (w[1] if trans_b else w[0])
+            macs[n.name] = int(np.prod(out)) * (w[1] if trans_b else w[0])
         elif n.op_type == "MatMul":
-            macs += int(np.prod(out)) * w[-2]
+            macs[n.name] = int(np.prod(out)) * w[-2]
     return macs
+
+
+def compute_macs(model_path):
+    """Multiply-accumulates per sample in Conv, Gemm and MatMul nodes."""
+    return sum(macs_by_node(model_path).values())
 
 
 def prepare_imagenet(directory, python):
