@@ -8,10 +8,11 @@ from conftest import LENET, assert_one_line_error
 
 @pytest.fixture
 def int8_plan(run_octet, fashion_npy, tmp_path):
-    """(plan, cache) for lenet calibrated on 128 training images."""
+    """(plan, cache) for lenet calibrated on 128 training images; kernel timings go to
+    tmp_path/timing.cache, which a rebuild reuses to make the same kernel choices."""
     plan, cache = tmp_path / "lenet.plan", tmp_path / "lenet.cache"
     run_octet("build", LENET, "-o", plan, "--int8", "--calib-data", fashion_npy("train", 128), "--calib-cache", cache,
-              "--quiet")
+              "--timing-cache", tmp_path / "timing.cache", "--quiet")
     return plan, cache
 
 
@@ -32,7 +33,7 @@ def test_outputs_identical_across_processes_and_rebuilds(run_octet, infer_output
     # Rebuilt from the same cache (calibration skipped): the same engine.
     rebuilt = tmp_path / "rebuilt.plan"
     proc = run_octet("build", LENET, "-o", rebuilt, "--int8", "--calib-data", fashion_npy("train", 128),
-                     "--calib-cache", cache)
+                     "--calib-cache", cache, "--timing-cache", tmp_path / "timing.cache")
     assert "skipping calibration" in proc.stderr
     assert_bit_identical(first, infer_outputs(rebuilt, x))
     assert rebuilt.read_bytes() == plan.read_bytes()
