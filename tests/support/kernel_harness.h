@@ -47,6 +47,18 @@ inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Te
   return run_node(node, inputs, opset, backend, Graph{});
 }
 
+// The message of the error E that running `node` must raise; a test failure when it runs cleanly.
+template <class E = Error>
+std::string failure(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset = 17) {
+  try {
+    run_node(node, inputs, opset);
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected " << node.op_type << " to fail";
+  return "";
+}
+
 inline Node make_node(const std::string& op_type, size_t n_inputs, size_t n_outputs = 1,
                       std::map<std::string, Attribute> attrs = {}) {
   Node n;

@@ -7,6 +7,7 @@ namespace octet {
 namespace {
 
 using testing::expect_values;
+using testing::failure;
 using testing::f32;
 using testing::make_node;
 using testing::run_node;
@@ -138,17 +139,6 @@ TEST(Conv, Float64) {
 }
 
 // Runs a node expected to fail and returns the message.
-template <class E = Error>
-std::string failure(const Node& node, const std::vector<const Tensor*>& inputs) {
-  try {
-    run_node(node, inputs);
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected " << node.op_type << " to fail";
-  return "";
-}
-
 TEST(Conv, ChannelMismatchNamesTheNode) {
   const Tensor x = f32({1, 3, 4, 4}, std::vector<float>(48)), w = ones({2, 2, 3, 3});
   const std::string message = failure(make_node("Conv", 2), {&x, &w});

@@ -5,20 +5,10 @@ namespace octet {
 namespace {
 
 using testing::expect_values;
+using testing::failure;
 using testing::f32;
 using testing::make_node;
 using testing::run_node;
-
-template <class E = Error>
-std::string failure(const Node& node, const std::vector<const Tensor*>& inputs) {
-  try {
-    run_node(node, inputs);
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected " << node.op_type << " to fail";
-  return "";
-}
 
 // A [2x3] * B [3x2] = [[10, 6], [22, 12]]
 const Tensor kA = f32({2, 3}, {1, 2, 3, 4, 5, 6});

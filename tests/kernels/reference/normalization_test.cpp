@@ -4,20 +4,10 @@ namespace octet {
 namespace {
 
 using testing::expect_values;
+using testing::failure;
 using testing::f32;
 using testing::make_node;
 using testing::run_node;
-
-template <class E = Error>
-std::string failure(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset = 17) {
-  try {
-    run_node(node, inputs, opset);
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected " << node.op_type << " to fail";
-  return "";
-}
 
 // ---- BatchNormalization ----
 

@@ -6,6 +6,7 @@ namespace octet {
 namespace {
 
 using testing::expect_values;
+using testing::failure;
 using testing::f32;
 using testing::make_node;
 using testing::run_node;
@@ -15,17 +16,6 @@ Tensor counting(Shape shape) {
   std::vector<float> v(shape_numel(shape));
   std::iota(v.begin(), v.end(), 1.0f);
   return f32(shape, v);
-}
-
-template <class E = Error>
-std::string failure(const Node& node, const std::vector<const Tensor*>& inputs) {
-  try {
-    run_node(node, inputs);
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected " << node.op_type << " to fail";
-  return "";
 }
 
 // ---- MaxPool ----
