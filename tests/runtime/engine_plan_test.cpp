@@ -12,42 +12,23 @@
 #include "octet/engine.h"
 #include "octet/npy.h"
 #include "octet/onnx_importer.h"
+#include "support/sample_engines.h"
 #include "support/temp_dir.h"
 
 using namespace octet;
+using octet::testing::random_images;
+using octet::testing::sample_model;
+using octet::testing::build_int8_sample_engine;
 using octet::testing::TempDir;
 
 namespace {
-
-const std::string kLenet = std::string(OCTET_SOURCE_DIR) + "/models/lenet.onnx";
-
-// Seeded uniform noise, N x 1 x 28 x 28 (lenet's input).
-Tensor random_images(int64_t n, uint32_t seed) {
-  Tensor t(DType::kFloat32, {n, 1, 28, 28});
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 2.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-  return t;
-}
 
 // The engines are built once for the whole suite.
 class EnginePlan : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const Graph network = import_onnx_file(kLenet);
-    fp32_ = new Engine(build_engine(network, BuilderConfig{}));
-
-    TempDir dir;
-    write_npy(dir.file("calib.npy"), random_images(64, 1));
-    CalibrationDataOptions options;
-    options.batch_size = 16;
-    options.progress = false;
-    auto calibrator = make_calibrator(CalibrationAlgoType::kENTROPY_CALIBRATION_2,
-                                      open_npy_source(dir.file("calib.npy")), options, "");
-    BuilderConfig config;
-    config.int8 = true;
-    config.calibrator = calibrator.get();
-    int8_ = new Engine(build_engine(network, config));
+    fp32_ = new Engine(build_engine(import_onnx_file(sample_model("lenet")), BuilderConfig{}));
+    int8_ = new Engine(build_int8_sample_engine("lenet", 64));
   }
   static void TearDownTestSuite() {
     delete fp32_;
@@ -180,7 +161,7 @@ TEST_F(EnginePlan, SaveAndLoadThroughAFile) {
   TempDir dir;
   int8_->save(dir.file("e.plan"));
   EXPECT_TRUE(is_plan_file(dir.file("e.plan")));
-  EXPECT_FALSE(is_plan_file(kLenet));
+  EXPECT_FALSE(is_plan_file(sample_model("lenet")));
   const Engine back = Engine::load(dir.file("e.plan"));
   expect_same_engine(*int8_, back);
   expect_same_outputs(*int8_, back);
@@ -294,7 +275,7 @@ TEST_F(EnginePlan, PlanFromACpuWithFewerFeaturesLoads) {
 }
 
 TEST_F(EnginePlan, NonPlanFilesAreRefused) {
-  std::ifstream in(kLenet, std::ios::binary);
+  std::ifstream in(sample_model("lenet"), std::ios::binary);
   const std::string onnx((std::istreambuf_iterator<char>(in)), {});
   EXPECT_TRUE(contains(deserialize_error(onnx), "bad magic"));
   EXPECT_TRUE(contains(deserialize_error("TRT-8601-EntropyCalibration2\ninput: 3c010204\n"), "bad magic"));

@@ -17,23 +17,16 @@
 #include "octet/onnx_importer.h"
 #include "octet/parallel.h"
 #include "runtime/memory_planner.h"
+#include "support/sample_engines.h"
 #include "support/temp_dir.h"
 
 using namespace octet;
+using octet::testing::build_int8_sample_engine;
+using octet::testing::random_images;
+using octet::testing::sample_model;
 using octet::testing::TempDir;
 
 namespace {
-
-const std::string kModels = std::string(OCTET_SOURCE_DIR) + "/models/";
-
-// Seeded uniform noise, N x 1 x 28 x 28 (the input of every sample model).
-Tensor random_images(int64_t n, uint32_t seed) {
-  Tensor t(DType::kFloat32, {n, 1, 28, 28});
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 2.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-  return t;
-}
 
 // Feeds of two batch sizes, so each context plans for more than one input shape.
 std::vector<TensorMap> feeds(int count) {
@@ -71,18 +64,8 @@ size_t sum_of_intermediates(const Executor& executor, const TensorMap& feed) {
 class ExecutionContexts : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    TempDir dir;
-    write_npy(dir.file("calib.npy"), random_images(32, 1));
-    CalibrationDataOptions options;
-    options.batch_size = 16;
-    options.progress = false;
-    auto calibrator = make_calibrator(CalibrationAlgoType::kENTROPY_CALIBRATION_2,
-                                      open_npy_source(dir.file("calib.npy")), options, "");
-    BuilderConfig config;
-    config.int8 = true;
-    config.calibrator = calibrator.get();
-    lenet_int8_ = new Engine(build_engine(import_onnx_file(kModels + "lenet.onnx"), config));
-    resnet_fp32_ = new Engine(build_engine(import_onnx_file(kModels + "resnet.onnx"), BuilderConfig{}));
+    lenet_int8_ = new Engine(build_int8_sample_engine("lenet", 32));
+    resnet_fp32_ = new Engine(build_engine(import_onnx_file(sample_model("resnet")), BuilderConfig{}));
   }
   static void TearDownTestSuite() {
     delete lenet_int8_;

@@ -1,0 +1,42 @@
+// Engines of the committed sample models, for runtime tests that need a real network.
+#pragma once
+#include <random>
+#include <string>
+
+#include "octet/builder.h"
+#include "octet/calibration_data.h"
+#include "octet/npy.h"
+#include "octet/onnx_importer.h"
+#include "support/temp_dir.h"
+
+namespace octet::testing {
+
+inline std::string sample_model(const std::string& name) {
+  return std::string(OCTET_SOURCE_DIR) + "/models/" + name + ".onnx";
+}
+
+// Seeded uniform noise, N x 1 x 28 x 28 (the input of every sample model).
+inline Tensor random_images(int64_t n, uint32_t seed) {
+  Tensor t(DType::kFloat32, {n, 1, 28, 28});
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 2.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+// The sample model built as an INT8 engine, calibrated (entropy2, batches of 16) on `images` random images.
+inline Engine build_int8_sample_engine(const std::string& name, int64_t images) {
+  TempDir dir;
+  write_npy(dir.file("calib.npy"), random_images(images, 1));
+  CalibrationDataOptions options;
+  options.batch_size = 16;
+  options.progress = false;
+  auto calibrator = make_calibrator(CalibrationAlgoType::kENTROPY_CALIBRATION_2,
+                                    open_npy_source(dir.file("calib.npy")), options, "");
+  BuilderConfig config;
+  config.int8 = true;
+  config.calibrator = calibrator.get();
+  return build_engine(import_onnx_file(sample_model(name)), config);
+}
+
+}  // namespace octet::testing
