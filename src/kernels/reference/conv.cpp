@@ -65,33 +65,39 @@ ConvOperands read_conv_operands(const KernelContext& ctx, bool transpose) {
   return op;
 }
 
-// Sets each of the `blocks` planes of y ([N * channels] of them, `plane` elements
-// each) to its channel's bias.
+// The sizes a convolution's (or its transpose's) loops share.
+struct ConvSizes {
+  int64_t in_plane, out_plane, taps, in_per_group, out_per_group;
+};
+ConvSizes conv_sizes(const ConvOperands& op, const Shape& out_spatial) {
+  return {shape_numel(op.input_spatial), shape_numel(out_spatial), shape_numel(op.window.kernel),
+          op.in_channels / op.group, op.out_channels / op.group};
+}
+
+// Creates Y [N, C_out, out_spatial...] holding the bias, ready to accumulate into.
 template <class T>
-void fill_with_bias(const KernelContext& ctx, T* y, int64_t blocks, int64_t channels, int64_t plane) {
-  if (!ctx.has_input(2)) return;  // outputs start zero-filled
+T* bias_filled_output(KernelContext& ctx, const ConvOperands& op, const Shape& out_spatial) {
+  Shape out_shape{op.batch, op.out_channels};
+  out_shape.insert(out_shape.end(), out_spatial.begin(), out_spatial.end());
+  T* out = ctx.make_output(0, ctx.input(0).dtype(), out_shape).data<T>();
+  if (!ctx.has_input(2)) return out;  // outputs start zero-filled
   const T* bias = ctx.input(2).data<T>();
-  for (int64_t block = 0; block < blocks; ++block)
-    std::fill(y + block * plane, y + (block + 1) * plane, bias[block % channels]);
+  const int64_t plane = shape_numel(out_spatial);
+  for (int64_t block = 0; block < op.batch * op.out_channels; ++block)
+    std::fill(out + block * plane, out + (block + 1) * plane, bias[block % op.out_channels]);
+  return out;
 }
 
 template <class T>
 void conv(KernelContext& ctx, ConvOperands op) {
   const Shape out_spatial = spatial::sliding_output_shape(ctx, op.window, op.auto_pad, op.input_spatial);
-  Shape out_shape{op.batch, op.out_channels};
-  out_shape.insert(out_shape.end(), out_spatial.begin(), out_spatial.end());
-  Tensor& y = ctx.make_output(0, ctx.input(0).dtype(), out_shape);
-
+  const ConvSizes z = conv_sizes(op, out_spatial);
+  T* out = bias_filled_output<T>(ctx, op, out_spatial);
   const T* x = ctx.input(0).data<T>();
   const T* w = ctx.input(1).data<T>();
-  T* out = y.data<T>();
-  const int64_t in_plane = shape_numel(op.input_spatial);
-  const int64_t out_plane = shape_numel(out_spatial);
-  const int64_t taps = shape_numel(op.window.kernel);
-  const int64_t in_per_group = op.in_channels / op.group;
-  const int64_t out_per_group = op.out_channels / op.group;
+  const int64_t in_plane = z.in_plane, out_plane = z.out_plane, taps = z.taps;
+  const int64_t in_per_group = z.in_per_group, out_per_group = z.out_per_group;
   const int64_t patch = in_per_group * taps;  // one column of the im2col matrix
-  fill_with_bias(ctx, out, op.batch * op.out_channels, op.out_channels, out_plane);
 
   // Batch*group units run in parallel; with a single unit the GEMM rows do instead
   // (parallel_for runs nested calls inline).
@@ -155,20 +161,13 @@ Shape conv_transpose_output_shape(const KernelContext& ctx, ConvOperands& op) {
 template <class T>
 void conv_transpose(KernelContext& ctx, ConvOperands op) {
   const Shape out_spatial = conv_transpose_output_shape(ctx, op);
-  Shape out_shape{op.batch, op.out_channels};
-  out_shape.insert(out_shape.end(), out_spatial.begin(), out_spatial.end());
-  Tensor& y = ctx.make_output(0, ctx.input(0).dtype(), out_shape);
-
+  const ConvSizes z = conv_sizes(op, out_spatial);
+  T* out = bias_filled_output<T>(ctx, op, out_spatial);
   const T* x = ctx.input(0).data<T>();
   const T* w = ctx.input(1).data<T>();
-  T* out = y.data<T>();
-  const int64_t in_plane = shape_numel(op.input_spatial);
-  const int64_t out_plane = shape_numel(out_spatial);
-  const int64_t taps = shape_numel(op.window.kernel);
-  const int64_t in_per_group = op.in_channels / op.group;
-  const int64_t out_per_group = op.out_channels / op.group;
+  const int64_t in_plane = z.in_plane, out_plane = z.out_plane, taps = z.taps;
+  const int64_t in_per_group = z.in_per_group, out_per_group = z.out_per_group;
   const int64_t patch = out_per_group * taps;  // one column of the col2im matrix
-  fill_with_bias(ctx, out, op.batch * op.out_channels, op.out_channels, out_plane);
 
   // Per group, W is [C/group x patch]; the GEMM needs its transpose [patch x C/group].
   std::vector<std::vector<T>> w_transposed(static_cast<size_t>(op.group));
