@@ -18,6 +18,8 @@ Tensor make_tensor(DType dtype, Shape shape, const std::vector<T>& values) {
   return t;
 }
 inline Tensor f32(Shape shape, const std::vector<float>& v) { return make_tensor(DType::kFloat32, std::move(shape), v); }
+inline Tensor i8(Shape shape, const std::vector<int>& v) { return make_tensor(DType::kInt8, std::move(shape), v); }
+inline Tensor i32(Shape shape, const std::vector<int>& v) { return make_tensor(DType::kInt32, std::move(shape), v); }
 // Copied exactly: values beyond 2^53 (INT64_MAX in Slice ends) must not pass through double.
 inline Tensor i64(Shape shape, const std::vector<int64_t>& v) {
   Tensor t(DType::kInt64, std::move(shape));
@@ -45,6 +47,11 @@ inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Te
 inline std::vector<Tensor> run_node(const Node& node, const std::vector<const Tensor*>& inputs,
                                     int64_t opset = 17, const std::string& backend = "reference") {
   return run_node(node, inputs, opset, backend, Graph{});
+}
+
+// The only output of a single-output node.
+inline Tensor run_one_output(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset = 17) {
+  return run_node(node, inputs, opset).at(0);
 }
 
 // The message of the error E that running `node` must raise; a test failure when it runs cleanly.
@@ -76,6 +83,18 @@ inline void expect_values(const Tensor& t, Shape shape, const std::vector<double
   ASSERT_EQ(t.numel(), static_cast<int64_t>(expected.size()));
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_NEAR(t.get_as_double(i), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << "element " << i;
+}
+
+// An octet INT8 node (domain "octet") with unit x/y scales and `channels` unit
+// weight scales unless `attrs` sets them.
+inline Node unit_scale_int8_node(const std::string& op_type, std::map<std::string, Attribute> attrs,
+                                 size_t channels, size_t n_inputs) {
+  attrs.emplace("x_scale", 1.0f);
+  attrs.emplace("w_scales", std::vector<float>(channels, 1.0f));
+  attrs.emplace("y_scale", 1.0f);
+  Node n = make_node(op_type, n_inputs, 1, std::move(attrs));
+  n.domain = "octet";
+  return n;
 }
 
 }  // namespace octet::testing

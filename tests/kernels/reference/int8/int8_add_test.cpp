@@ -13,8 +13,8 @@ using testing::expect_values;
 using testing::make_node;
 using testing::make_tensor;
 using testing::run_node;
+using testing::i8;
 
-Tensor i8(Shape shape, const std::vector<int>& v) { return make_tensor(DType::kInt8, std::move(shape), v); }
 
 Node add_node(std::map<std::string, Attribute> attrs) {
   attrs.emplace("a_scale", 1.0f);

@@ -17,18 +17,13 @@ using testing::expect_values;
 using testing::make_node;
 using testing::make_tensor;
 using testing::run_node;
+using testing::i32;
+using testing::i8;
 
-Tensor i8(Shape shape, const std::vector<int>& v) { return make_tensor(DType::kInt8, std::move(shape), v); }
-Tensor i32(Shape shape, const std::vector<int>& v) { return make_tensor(DType::kInt32, std::move(shape), v); }
 
 // An Int8Conv node with unit scales unless `attrs` says otherwise.
 Node conv_node(std::map<std::string, Attribute> attrs, size_t channels = 1, size_t inputs = 2) {
-  attrs.emplace("x_scale", 1.0f);
-  attrs.emplace("w_scales", std::vector<float>(channels, 1.0f));
-  attrs.emplace("y_scale", 1.0f);
-  Node n = make_node("Int8Conv", inputs, 1, std::move(attrs));
-  n.domain = "octet";
-  return n;
+  return testing::unit_scale_int8_node("Int8Conv", std::move(attrs), channels, inputs);
 }
 
 std::vector<Tensor> run(const Node& n, const std::vector<const Tensor*>& inputs) { return run_node(n, inputs, 1); }
