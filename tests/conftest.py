@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +42,6 @@ LENET = os.path.join(REPO, "models", "lenet.onnx")
 @pytest.fixture(scope="session")
 def fashion_npy(tmp_path_factory):
     """fashion_npy(split, count, offset=0) -> path of a .npy of preprocessed Fashion-MNIST images (made once)."""
-    import numpy as np
     import fashion_mnist_npy
 
     folder = tmp_path_factory.mktemp("fashion_npy")
@@ -59,7 +60,6 @@ def fashion_npy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def infer_outputs(run_octet, tmp_path_factory):
     """infer_outputs(model_or_plan, x_npy) -> {output name: ndarray}, from its own `octet infer` process."""
-    import numpy as np
 
     def infer(model, x_npy):
         out_dir = tmp_path_factory.mktemp("infer")
@@ -75,3 +75,11 @@ def assert_one_line_error(proc, *needles):
     assert len(lines) == 1, f"expected one stderr line, got: {proc.stderr}"
     for needle in needles:
         assert str(needle) in lines[0], f"{needle!r} not in: {lines[0]}"
+
+
+def compare_with_onnxruntime(octet_logits, onnx_path, x_npy, step):
+    """(top-1 agreement, |octet - onnxruntime| in output steps) of octet's logits against
+    onnxruntime running `onnx_path` on the same inputs."""
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input": np.load(x_npy)})[0]
+    return (octet_logits.argmax(1) == want.argmax(1)).mean(), np.abs(octet_logits - want) / step

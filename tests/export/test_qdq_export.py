@@ -4,10 +4,9 @@ import os
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
-from conftest import LENET, REPO, SAMPLE_MODELS, assert_one_line_error
+from conftest import LENET, REPO, SAMPLE_MODELS, assert_one_line_error, compare_with_onnxruntime
 
 CALIBRATION_IMAGES = 256
 TEST_IMAGES = 1000
@@ -40,15 +39,10 @@ def test_exported_qdq_model_matches_engine(model, run_octet, fashion_npy, infer_
     assert "octet" not in {o.domain for o in exported.opset_import}
 
     x_npy = fashion_npy("test", TEST_IMAGES)
-    got = infer_outputs(plan_path, x_npy)["logits"]
-    session = ort.InferenceSession(str(qdq_path), providers=["CPUExecutionProvider"])
-    want = session.run(None, {"input": np.load(x_npy)})[0]
-
-    agreement = (got.argmax(1) == want.argmax(1)).mean()
     # The logits leave the last layer in float, but calibration measured their
     # range too: its scale is the step an INT8 logit would have.
     step = read_cache_scale(cache_path, "logits")
-    steps = np.abs(got - want) / step
+    agreement, steps = compare_with_onnxruntime(infer_outputs(plan_path, x_npy)["logits"], qdq_path, x_npy, step)
     print(f"{model}: top-1 agreement {agreement:.4f}, |octet - onnxruntime| max {steps.max():.2f} "
           f"mean {steps.mean():.4f} logit steps (step {step:.4g})")
     assert agreement >= 0.99

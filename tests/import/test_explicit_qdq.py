@@ -2,12 +2,11 @@
 octet with the model's scales, and builds as INT8 without calibration data."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from conftest import LENET
+from conftest import compare_with_onnxruntime, LENET
 
 CALIBRATION_IMAGES = 128
 TEST_IMAGES = 500
@@ -39,13 +38,8 @@ def test_onnxruntime_qdq_model(activation_type, run_octet, fashion_npy, infer_ou
                     weight_type=QuantType.QInt8)
 
     x_npy = fashion_npy("test", TEST_IMAGES)
-    got = infer_outputs(qdq_path, x_npy)["logits"]
-    session = ort.InferenceSession(str(qdq_path), providers=["CPUExecutionProvider"])
-    want = session.run(None, {"input": np.load(x_npy)})[0]
-
-    agreement = (got.argmax(1) == want.argmax(1)).mean()
     step = output_step(qdq_path, "logits")
-    steps = np.abs(got - want) / step
+    agreement, steps = compare_with_onnxruntime(infer_outputs(qdq_path, x_npy)["logits"], qdq_path, x_npy, step)
     print(f"{activation_type}: top-1 agreement {agreement:.4f}, |octet - onnxruntime| max {steps.max():.2f} steps, "
           f"{(steps > 0).sum()} of {steps.size} logits differ (step {step:.4g})")
     assert agreement >= 0.99
