@@ -26,6 +26,9 @@ struct ValueInfo {
   std::vector<Dim> dims;
   bool has_shape = false;
   std::string shape_str() const;  // e.g. "[batch,1,28,28]"
+  // The declared shape with a dynamic first (batch) dimension set to `batch`;
+  // throws octet::Error naming the value when it has no shape or another dynamic dimension.
+  Shape shape_at_batch(int64_t batch) const;
 };
 
 using Attribute = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>,

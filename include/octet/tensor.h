@@ -59,4 +59,7 @@ class Tensor {
   void* data_ = nullptr;
 };
 
+// Seeded sample data for benchmarks and kernel timing: uniform [-1, 1) for float32, zeros otherwise.
+Tensor random_tensor(DType dtype, Shape shape, uint32_t seed);
+
 }  // namespace octet

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "octet/calibration_cache.h"
@@ -57,19 +56,6 @@ std::string layer_signature(const Node& node, const std::vector<const Tensor*>& 
   return sig;
 }
 
-Tensor random_input(const ValueInfo& v, int64_t batch, std::mt19937& rng) {
-  Shape shape;
-  for (size_t d = 0; d < v.dims.size(); ++d) {
-    if (v.dims[d].known()) shape.push_back(v.dims[d].value);
-    else if (d == 0) shape.push_back(batch);
-    else throw Error("input '" + v.name + "' " + v.shape_str() + " has a dynamic dimension other than the batch");
-  }
-  Tensor t(v.dtype, shape);
-  std::uniform_real_distribution<double> dist(-1, 1);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_from_double(i, dist(rng));
-  return t;
-}
-
 // Milliseconds per run of `node` on `backend` with these inputs (best of repeated runs),
 // or a negative value when that backend declines the node.
 double time_layer(const Node& node, const std::string& backend, const Graph& graph,
@@ -119,9 +105,10 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   if (!any_choice) return 0;
 
   // Every layer's real inputs come from one run of the network on sample data.
-  std::mt19937 rng(0);
   TensorMap inputs;
-  for (const auto& v : graph.inputs) inputs[v.name] = random_input(v, options.batch, rng);
+  for (size_t i = 0; i < graph.inputs.size(); ++i)
+    inputs[graph.inputs[i].name] = random_tensor(graph.inputs[i].dtype, graph.inputs[i].shape_at_batch(options.batch),
+                                                 static_cast<uint32_t>(i));
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
   Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t; });
 

@@ -13,15 +13,9 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
   const ValueInfo& input = network.inputs[0];
   const int batch = calibrator.getBatchSize();
   if (batch <= 0) throw Error("calibrator's batch size must be positive, got " + std::to_string(batch));
-  Shape shape;
-  for (size_t d = 0; d < input.dims.size(); ++d) {
-    if (input.dims[d].known()) shape.push_back(d == 0 && input.dims[d].value != batch ? -1 : input.dims[d].value);
-    else if (d == 0) shape.push_back(batch);
-    else throw Error("input '" + input.name + "' " + input.shape_str() + " has a dynamic dimension other than the batch; "
-                     "calibration needs fixed sample shapes");
-  }
-  if (!shape.empty() && shape[0] < 0)
-    throw Error("input '" + input.name + "' has a fixed batch of " + std::to_string(input.dims[0].value) +
+  const Shape shape = input.shape_at_batch(batch);
+  if (!shape.empty() && shape[0] != batch)
+    throw Error("input '" + input.name + "' has a fixed batch of " + std::to_string(shape[0]) +
                 " but the calibrator's batch size is " + std::to_string(batch));
 
   Executor executor(network);

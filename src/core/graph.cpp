@@ -20,6 +20,18 @@ std::string ValueInfo::shape_str() const {
   return os.str();
 }
 
+Shape ValueInfo::shape_at_batch(int64_t batch) const {
+  if (!has_shape) throw Error("input '" + name + "' has no declared shape");
+  Shape shape;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d].known()) shape.push_back(dims[d].value);
+    else if (d == 0) shape.push_back(batch);
+    else throw Error("input '" + name + "' " + shape_str() + " has a dynamic dimension " + std::to_string(d) +
+                     " other than the batch");
+  }
+  return shape;
+}
+
 namespace {
 template <class T>
 const T* attr_as(const Node& n, const std::string& key) {

@@ -1,6 +1,7 @@
 #include "octet/tensor.h"
 
 #include <cstring>
+#include <random>
 #include <sstream>
 
 namespace octet {
@@ -121,6 +122,16 @@ std::vector<int64_t> Tensor::to_int64s() const {
     throw Error("expected an int32 or int64 tensor, got " + std::string(dtype_name(dtype_)));
   }
   return out;
+}
+
+Tensor random_tensor(DType dtype, Shape shape, uint32_t seed) {
+  Tensor t(dtype, std::move(shape));
+  if (dtype == DType::kFloat32) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  }
+  return t;
 }
 
 }  // namespace octet

@@ -33,27 +33,19 @@ std::pair<std::string, Shape> parse_shape_spec(const std::string& spec) {
   return {spec.substr(0, colon), shape};
 }
 
-// Random inputs for every input not given: uniform [-1, 1) floats, zero integers.
-Tensor random_input(const ValueInfo& v, int64_t batch, const std::map<std::string, Shape>& shapes,
-                    std::mt19937& rng) {
+// Random inputs for every input not given, at --shape or the declared shape with the batch.
+Tensor random_input(const ValueInfo& v, int64_t batch, const std::map<std::string, Shape>& shapes, uint32_t seed) {
   Shape shape;
   if (auto it = shapes.find(v.name); it != shapes.end()) {
     shape = it->second;
   } else {
-    if (!v.has_shape) throw Error("input '" + v.name + "' has no declared shape; give --shape " + v.name + ":DxD...");
-    for (size_t d = 0; d < v.dims.size(); ++d) {
-      if (v.dims[d].known()) shape.push_back(v.dims[d].value);
-      else if (d == 0) shape.push_back(batch);
-      else throw Error("input '" + v.name + "' " + v.shape_str() + " has a dynamic dimension " +
-                       std::to_string(d) + "; give --shape " + v.name + ":DxD...");
+    try {
+      shape = v.shape_at_batch(batch);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "; give --shape " + v.name + ":DxD...");
     }
   }
-  Tensor t(v.dtype == DType::kUndefined ? DType::kFloat32 : v.dtype, shape);
-  if (t.dtype() == DType::kFloat32) {
-    std::uniform_real_distribution<float> dist(-1.f, 1.f);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-  }
-  return t;
+  return random_tensor(v.dtype == DType::kUndefined ? DType::kFloat32 : v.dtype, shape, seed);
 }
 
 double percentile(const std::vector<double>& sorted, double p) {
@@ -120,9 +112,9 @@ Runner add_bench(CLI::App& app) {
     std::map<std::string, Shape> shapes;
     for (const auto& s : args->shapes) shapes.insert(parse_shape_spec(s));
     TensorMap inputs = read_inputs(args->inputs, g);
-    std::mt19937 rng(0);
-    for (const auto& v : g.inputs)
-      if (!inputs.count(v.name)) inputs[v.name] = random_input(v, args->batch, shapes, rng);
+    for (size_t i = 0; i < g.inputs.size(); ++i)
+      if (!inputs.count(g.inputs[i].name))
+        inputs[g.inputs[i].name] = random_input(g.inputs[i], args->batch, shapes, static_cast<uint32_t>(i));
     // Samples per inference: the first input's leading dimension.
     const int64_t samples = g.inputs.empty() || inputs.at(g.inputs[0].name).rank() == 0
                                 ? 1 : inputs.at(g.inputs[0].name).dim(0);
