@@ -46,9 +46,17 @@ class Executor {
   void check_inputs(const TensorMap& inputs) const;
 
   Graph graph_;
-  std::vector<std::shared_ptr<const PreparedKernel>> kernels_;  // one per node
-  std::vector<std::vector<size_t>> release_after_;  // value slots whose last use is node i
-  std::map<std::string, size_t> slot_of_;           // value name -> slot index
+  // What running node i needs, resolved once: string lookups per node per run
+  // cost as much as a small kernel at batch 1.
+  struct Step {
+    std::shared_ptr<const PreparedKernel> kernel;
+    int64_t opset;
+    std::vector<long> inputs;   // value slots; -1 for an omitted input
+    std::vector<long> outputs;  // value slots; -1 for an unused output
+    std::vector<size_t> release_after;  // value slots whose last use is this node
+  };
+  std::vector<Step> steps_;                // one per node
+  std::map<std::string, size_t> slot_of_;  // value name -> slot index
 };
 
 }  // namespace octet

@@ -54,7 +54,16 @@ struct Node {
   const Tensor& attr_tensor(const std::string& key) const;  // throws if absent
   // "node 'conv1' (Conv)" -- how errors name a node.
   std::string describe() const;
+  // True when the node's 4-D activations are channels-last: its `layout`
+  // attribute is "NHWC" (set by the layout pass, src/passes/layout.cpp). Such a
+  // node reads X (and FusedConv's Z) and writes Y as [N, H, W, C]; weights keep
+  // their ONNX layout. Absent, or "NCHW": ONNX's layout.
+  bool channels_last() const;
 };
+
+// The attribute that marks a node's activation layout, and its channels-last value.
+inline constexpr const char* kLayoutAttribute = "layout";
+inline constexpr const char* kChannelsLast = "NHWC";
 
 struct Graph {
   std::string name;

@@ -150,8 +150,17 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
 Engine build_engine(const Graph& network, const BuilderConfig& config) {
   Engine built = build_network(network, config);
   Graph graph = built.graph();
+  std::map<std::string, float> scales = built.scales();
+  if (const int switched = convert_to_channels_last(graph)) {
+    config.log("layout: " + std::to_string(switched) + " layers run on NHWC activations");
+    // The layout's Transposes move INT8 values, which keep their scales.
+    for (const auto& n : graph.nodes) {
+      if (n.op_type != "Transpose") continue;
+      if (auto it = scales.find(n.inputs[0]); it != scales.end()) scales[n.outputs[0]] = it->second;
+    }
+  }
   choose_kernels(graph, config);
-  return Engine(std::move(graph), built.scales(), built.info());
+  return Engine(std::move(graph), std::move(scales), built.info());
 }
 
 }  // namespace octet

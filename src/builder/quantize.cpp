@@ -185,6 +185,7 @@ class Quantizer {
     out_.graph.initializers[q + "/zero_point"] = scalar_initializer(DType::kInt8, 0);
     out_.graph.nodes.push_back(Node{q + "/quantize", "QuantizeLinear", "", {name, q + "/scale", q + "/zero_point"}, {q}, {}});
     out_.scales[q] = scale;
+    declare_like(q, name, DType::kInt8);
     return quantized_[name] = q;
   }
 
@@ -196,7 +197,18 @@ class Quantizer {
     out_.graph.initializers[f + "/scale"] = scalar_initializer(DType::kFloat32, out_.scales.at(name));
     out_.graph.initializers[f + "/zero_point"] = scalar_initializer(DType::kInt8, 0);
     out_.graph.nodes.push_back(Node{f + "/dequantize", "DequantizeLinear", "", {name, f + "/scale", f + "/zero_point"}, {f}, {}});
+    declare_like(f, name, DType::kFloat32);
     return dequantized_[name] = f;
+  }
+
+  // Declares `value` with the shape of `like` (when known) and `dtype`: later
+  // passes (layout) and `octet inspect` read value shapes.
+  void declare_like(const std::string& value, const std::string& like, DType dtype) {
+    ValueInfo v;
+    if (const ValueInfo* known = in_.find_value(like)) v = *known;
+    v.name = value;
+    v.dtype = dtype;
+    out_.graph.value_info[value] = v;
   }
 
   // Per-output-channel symmetric weights. `rows` x `cols` view of W where each

@@ -73,6 +73,8 @@ const Tensor& Node::attr_tensor(const std::string& key) const {
   if (!v) throw Error(describe() + ": required attribute '" + key + "' is missing");
   return *v;
 }
+bool Node::channels_last() const { return attr_string(kLayoutAttribute, "NCHW") == kChannelsLast; }
+
 std::string Node::describe() const {
   return "node '" + (name.empty() ? (outputs.empty() ? std::string("?") : outputs[0]) : name) +
          "' (" + (domain.empty() ? "" : domain + ".") + op_type + ")";

@@ -1,6 +1,9 @@
 // INT8 engine -> QDQ ONNX model. octet's INT8 ops become
 //   DequantizeLinear(inputs) -> FP32 op -> [Relu | Clip] -> QuantizeLinear
-// with the engine's scales; every other node is written as it is.
+// with the engine's scales; every other node is written as it is. ONNX ops have
+// no channels-last form: a channels-last conv or pool is written between two
+// Transposes, and channels-last elementwise nodes and Concats (already on the
+// last axis) just lose the layout attribute.
 #include "octet/qdq_export.h"
 
 #include <onnx/checker.h>
@@ -14,6 +17,7 @@
 
 #include "export/onnx_writer.h"
 #include "octet/calibration_cache.h"
+#include "passes/passes.h"
 
 namespace octet {
 namespace {
@@ -47,7 +51,30 @@ class QdqGraphWriter {
     for (const auto& n : graph.nodes) used_names_.insert(n.outputs.begin(), n.outputs.end());
   }
 
-  void write(const Node& n) {
+  void write(const Node& node) {
+    Node n = node;
+    n.attributes.erase(kLayoutAttribute);
+    if (!node.channels_last()) return write_channels_first(n);
+    const std::vector<size_t> activations = channels_last_inputs(node);
+    for (size_t i : activations) n.inputs[i] = channels_first(n.inputs[i], node);
+    if (activations.empty()) return write_channels_first(n);
+    // The op writes Y in NCHW, which later channels-last nodes read directly.
+    const std::string y = n.outputs[0];
+    n.outputs[0] = channels_first_[y] = new_name(y + "::nchw", node);
+    write_channels_first(n);
+    add_node("Transpose", {n.outputs[0]}, y, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}});
+  }
+
+ private:
+  // An NHWC activation in NCHW, made once per value.
+  std::string channels_first(const std::string& value, const Node& n) {
+    if (auto it = channels_first_.find(value); it != channels_first_.end()) return it->second;
+    const std::string out = new_name(value + "::nchw", n);
+    add_node("Transpose", {value}, out, {{"perm", std::vector<int64_t>{0, 3, 1, 2}}});
+    return channels_first_[value] = out;
+  }
+
+  void write_channels_first(const Node& n) {
     if (n.domain != "octet") {
       *out_.add_node() = node_to_proto(n);
       return;
@@ -58,7 +85,6 @@ class QdqGraphWriter {
     else throw Error(n.describe() + ": octet op with no QDQ form");
   }
 
- private:
   // A tensor name derived from an existing one; a clash with the model's own names is an error.
   std::string new_name(const std::string& name, const Node& n) {
     if (!used_names_.insert(name).second)
@@ -176,6 +202,7 @@ class QdqGraphWriter {
   onnx::GraphProto& out_;
   std::set<std::string> used_names_;
   std::map<std::string, std::string> dequantized_weights_;
+  std::map<std::string, std::string> channels_first_;  // NHWC activation -> its NCHW form
 };
 
 // The checker's structural checks, plus strict shape inference: types that do

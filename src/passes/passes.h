@@ -6,6 +6,7 @@
 // it made.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "octet/graph.h"
 
@@ -37,6 +38,16 @@ struct ConvFusionCounts {
 
 // Conv [+ residual Add] [+ activation] -> one octet.FusedConv (opset 1).
 ConvFusionCounts fuse_conv_activations(Graph& g);
+
+// Switches convolutions and pooling with 4-D activations to channels-last (the
+// `layout` attribute, Node::channels_last), along with the elementwise nodes and
+// channel Concats between them; Transposes convert where values enter and leave
+// NHWC, graph inputs and outputs stay NCHW. Returns the number of nodes switched.
+// The builder runs it on the finished network, after calibration and quantization.
+int convert_to_channels_last(Graph& g);
+// The inputs of `n` that carry its [N, C, H, W] activations when it is a node with
+// a channels-last form (a 2-D conv or pool); empty for every other node.
+std::vector<size_t> channels_last_inputs(const Node& n);
 
 struct PassOptions {
   // Conv + activation (+ residual Add) -> octet.FusedConv. INT8 builds turn it

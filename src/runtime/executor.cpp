@@ -16,7 +16,7 @@ Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(g
     std::unique_ptr<PreparedKernel> kernel = def->bind(node, graph_);
     if (!kernel)
       throw UnsupportedError(node.describe() + ": the " + chosen + " backend does not handle this configuration");
-    kernels_.push_back(std::move(kernel));
+    steps_.push_back(Step{std::move(kernel), graph_.opset(node.domain), {}, {}, {}});
   }
   // Give every value a slot, and free each intermediate after its last reader.
   auto slot = [&](const std::string& name) {
@@ -36,9 +36,13 @@ Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(g
   for (const auto& v : graph_.outputs) kept.insert(slot(v.name));
   for (const auto& v : graph_.inputs) kept.insert(slot(v.name));
   for (const auto& [name, t] : graph_.initializers) kept.insert(slot(name));
-  release_after_.resize(graph_.nodes.size());
   for (const auto& [s, node] : last_use)
-    if (!kept.count(s)) release_after_[node].push_back(s);
+    if (!kept.count(s)) steps_[node].release_after.push_back(s);
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    for (const auto& in : graph_.nodes[i].inputs) steps_[i].inputs.push_back(in.empty() ? -1 : static_cast<long>(slot_of_.at(in)));
+    for (const auto& out : graph_.nodes[i].outputs)
+      steps_[i].outputs.push_back(out.empty() ? -1 : static_cast<long>(slot_of_.at(out)));
+  }
 }
 
 void Executor::check_inputs(const TensorMap& inputs) const {
@@ -76,28 +80,30 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, 
 
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& node = graph_.nodes[i];
-    KernelContext ctx{node, graph_.opset(node.domain), {}, std::vector<Tensor>(node.outputs.size())};
+    const Step& step = steps_[i];
+    KernelContext ctx{node, step.opset, {}, std::vector<Tensor>(node.outputs.size())};
     if (memory) ctx.allocator = memory->allocator_for(i);
-    for (const auto& in : node.inputs) {
-      const Tensor* t = in.empty() ? nullptr : &values[slot_of_.at(in)];
-      if (t && t->empty()) throw Error(node.describe() + ": input '" + in + "' was never computed");
+    ctx.inputs.reserve(step.inputs.size());
+    for (size_t k = 0; k < step.inputs.size(); ++k) {
+      const Tensor* t = step.inputs[k] < 0 ? nullptr : &values[step.inputs[k]];
+      if (t && t->empty()) throw Error(node.describe() + ": input '" + node.inputs[k] + "' was never computed");
       ctx.inputs.push_back(t);
     }
     try {
-      kernels_[i]->run(ctx);
+      step.kernel->run(ctx);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
       throw Error(node.describe() + ": " + e.what());
     }
     if (memory) memory->after_node(i, ctx);
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o].empty()) continue;
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      if (step.outputs[o] < 0) continue;
       if (ctx.outputs[o].empty()) throw Error(node.describe() + ": produced no output " + std::to_string(o));
       if (observer) observer(node.outputs[o], ctx.outputs[o]);
-      values[slot_of_.at(node.outputs[o])] = std::move(ctx.outputs[o]);
+      values[step.outputs[o]] = std::move(ctx.outputs[o]);
     }
-    for (size_t s : release_after_[i]) values[s] = Tensor();
+    for (size_t s : step.release_after) values[s] = Tensor();
   }
   TensorMap out;
   for (const auto& v : graph_.outputs) {

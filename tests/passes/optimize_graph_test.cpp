@@ -94,8 +94,9 @@ TEST(OptimizeGraph, BuilderOptimisesFp32EnginesAndKeepsTheImportedFingerprint) {
   config.log = [&](const std::string& line) { log.push_back(line); };
   const Engine engine = build_engine(network, config);
   EXPECT_EQ(engine.info().network_fingerprint, network.fingerprint());
-  EXPECT_EQ(engine.graph().nodes.size(), 12u);
+  EXPECT_EQ(engine.graph().nodes.size(), 12u + 2);  // + the layout pass's two Transposes
   EXPECT_EQ(count_ops(engine.graph(), "FusedConv"), 7u);
+  EXPECT_EQ(count_ops(engine.graph(), "Transpose"), 2u);
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log[0].rfind("graph passes: 22 -> 12 nodes", 0), 0u) << log[0];
 }

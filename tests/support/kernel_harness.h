@@ -1,8 +1,12 @@
-// Runs one node through a registered kernel, for small hand-checkable op tests.
+// Runs one node through a registered kernel, for small hand-checkable op tests;
+// random operands, channels-last nodes and tensors, and bitwise comparison.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <deque>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -83,6 +87,91 @@ inline void expect_values(const Tensor& t, Shape shape, const std::vector<double
   ASSERT_EQ(t.numel(), static_cast<int64_t>(expected.size()));
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_NEAR(t.get_as_double(i), expected[i], tol * std::max(1.0, std::abs(expected[i]))) << "element " << i;
+}
+
+inline Tensor random_floats(Shape shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+inline Tensor random_int8(Shape shape, std::mt19937& rng, int lo = -128, int hi = 127) {
+  Tensor t(DType::kInt8, std::move(shape));
+  std::uniform_int_distribution<int> dist(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(dist(rng));
+  return t;
+}
+
+inline Tensor random_uint8(Shape shape, std::mt19937& rng) {
+  Tensor t(DType::kUInt8, std::move(shape));
+  std::uniform_int_distribution<int> dist(0, 255);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(dist(rng));
+  return t;
+}
+
+inline Tensor random_int32(Shape shape, std::mt19937& rng, int32_t lo, int32_t hi) {
+  Tensor t(DType::kInt32, std::move(shape));
+  std::uniform_int_distribution<int32_t> dist(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = dist(rng);
+  return t;
+}
+
+// Same dtype, shape and bytes.
+inline void expect_bit_identical(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.dtype(), expected.dtype()) << what;
+  ASSERT_EQ(actual.shape(), expected.shape()) << what;
+  const auto* a = static_cast<const unsigned char*>(actual.raw());
+  const auto* e = static_cast<const unsigned char*>(expected.raw());
+  const size_t size = dtype_size(expected.dtype());
+  for (int64_t i = 0; i < expected.numel(); ++i)
+    ASSERT_EQ(std::memcmp(a + i * size, e + i * size, size), 0)
+        << what << ", element " << i << ": " << actual.get_as_double(i) << " vs " << expected.get_as_double(i);
+}
+
+// `node` marked channels-last: its 4-D activations are [N, H, W, C] (Node::channels_last()).
+inline Node channels_last(Node node) {
+  node.attributes[kLayoutAttribute] = std::string(kChannelsLast);
+  return node;
+}
+
+// 4-D `t` with its axes reordered, written out index by index (independent of
+// the Transpose kernels): axis i of the result is axis perm[i] of t.
+inline Tensor permuted_4d(const Tensor& t, const std::vector<int64_t>& perm) {
+  EXPECT_EQ(t.rank(), 4) << "permuted_4d takes 4-D tensors";
+  Shape shape(4);
+  for (size_t i = 0; i < 4; ++i) shape[i] = t.dim(perm[i]);
+  Tensor out(t.dtype(), shape);
+  const size_t size = dtype_size(t.dtype());
+  const Shape& in = t.shape();
+  int64_t index[4];  // over the result's axes
+  int64_t offset = 0;
+  for (index[0] = 0; index[0] < shape[0]; ++index[0])
+    for (index[1] = 0; index[1] < shape[1]; ++index[1])
+      for (index[2] = 0; index[2] < shape[2]; ++index[2])
+        for (index[3] = 0; index[3] < shape[3]; ++index[3], ++offset) {
+          int64_t source[4];
+          for (size_t i = 0; i < 4; ++i) source[perm[i]] = index[i];
+          const int64_t from = ((source[0] * in[1] + source[1]) * in[2] + source[2]) * in[3] + source[3];
+          std::memcpy(static_cast<char*>(out.raw()) + offset * size,
+                      static_cast<const char*>(t.raw()) + from * size, size);
+        }
+  return out;
+}
+inline Tensor to_nhwc(const Tensor& nchw) { return permuted_4d(nchw, {0, 2, 3, 1}); }
+inline Tensor to_nchw(const Tensor& nhwc) { return permuted_4d(nhwc, {0, 3, 1, 2}); }
+
+// Output 0 of `node` made channels-last, run on `backend` (prepared for `graph`)
+// with the inputs at `activations` in NHWC, transposed back to NCHW: comparable
+// with the output of `node` itself.
+inline Tensor run_channels_last(const Node& node, const std::vector<const Tensor*>& inputs,
+                                const std::vector<size_t>& activations, int64_t opset, const std::string& backend,
+                                const Graph& graph) {
+  std::vector<const Tensor*> nhwc_inputs = inputs;
+  std::deque<Tensor> nhwc;  // keeps its elements in place as it grows
+  for (size_t i : activations)
+    if (i < inputs.size() && inputs[i]) nhwc_inputs[i] = &nhwc.emplace_back(to_nhwc(*inputs[i]));
+  return to_nchw(run_node(channels_last(node), nhwc_inputs, opset, backend, graph).at(0));
 }
 
 // An octet INT8 node (domain "octet") with unit x/y scales and `channels` unit

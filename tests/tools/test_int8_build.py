@@ -263,7 +263,7 @@ def test_bad_calibrator(spec, needle, run_octet, calib_npy, tmp_path):
 
 # ---------------------------------------------------------------- precision and inspect
 
-LAYER_LINE = re.compile(r"^\s+\[\d+\] (\S+) '(.*)' (int8|fp32) kernel=\S+: \((.*)\) -> \((.*)\) params=\d+$")
+LAYER_LINE = re.compile(r"^\s+\[\d+\] (\S+) '(.*)' (int8|fp32) (?:NCHW|NHWC) kernel=\S+: \((.*)\) -> \((.*)\) params=\d+$")
 
 
 def inspect_layers(run_octet, plan):
@@ -315,7 +315,7 @@ def test_inspect_int8_plan_shows_scales_and_precisions(run_octet, calib_npy, tmp
         in_scales, out_scales = int8_scales(ins), int8_scales(outs)
         assert prec == "int8" or op == "QuantizeLinear" or not in_scales, f"{name}: INT8 input, {prec} layer"
         for tensor, scale in out_scales.items():
-            if op in ("MaxPool", "Flatten"):  # INT8 passes through: the input's scale carries over
+            if op in ("MaxPool", "Flatten", "Transpose"):  # INT8 passes through: the input's scale carries over
                 assert [scale] == list(in_scales.values()), name
             else:  # computed from calibration: the cache's scale, printed to 6 decimals
                 assert scale == pytest.approx(cached[tensor.removesuffix("::int8")], abs=1e-6), f"{name}: {tensor}"

@@ -50,8 +50,8 @@ Runner add_inspect(CLI::App& app) {
         else ins += (ins.empty() ? "" : ", ") + describe_value(in);
       }
       for (const auto& out : n.outputs) outs += (outs.empty() ? "" : ", ") + describe_value(out);
-      std::printf("  [%zu] %s '%s' %s kernel=%s: (%s) -> (%s) params=%lld\n", i, n.op_type.c_str(), n.name.c_str(),
-                  engine.layer_precision(n).c_str(), n.backend.empty() ? "reference" : n.backend.c_str(), ins.c_str(),
+      std::printf("  [%zu] %s '%s' %s %s kernel=%s: (%s) -> (%s) params=%lld\n", i, n.op_type.c_str(), n.name.c_str(),
+                  engine.layer_precision(n).c_str(), n.channels_last() ? "NHWC" : "NCHW", n.backend.empty() ? "reference" : n.backend.c_str(), ins.c_str(),
                   outs.c_str(), static_cast<long long>(params));
     }
     std::printf("Parameters: %lld\n", static_cast<long long>(g.parameter_count()));

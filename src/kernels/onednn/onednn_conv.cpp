@@ -1,10 +1,11 @@
 // Conv (FP32), octet.FusedConv (FP32) and Int8Conv on oneDNN's convolution
 // primitive, 2-D spatial only. Weights are constant: they are reordered once into
-// the layout the primitive prefers. Activations stay NCHW in the graph and are
-// reordered around the primitive when it prefers another layout, except for 1x1
-// FP32 convs, which run on NCHW directly (see read_fp32_conv_config). FusedConv's
-// residual and activation are post-ops: sum (dst starts as the residual), then
-// eltwise.
+// the layout the primitive prefers. Activations are in the node's layout: a
+// channels-last node's X, Z and Y are NHWC and the primitive runs on them as they
+// are. NCHW activations are reordered around the primitive when it prefers
+// another layout, except for 1x1 FP32 convs, which run on NCHW directly (see
+// read_fp32_conv_config). FusedConv's residual and activation are post-ops: sum
+// (dst starts as the residual), then eltwise.
 #include <limits>
 #include <optional>
 #include <string>
@@ -26,9 +27,12 @@ struct ConvConfig {
   spatial::Window window;
   spatial::AutoPad auto_pad = spatial::AutoPad::kNotSet;
   dnnl::primitive_attr attr;
-  // Run on the graph's NCHW tensors as they are, rather than reordering them into
-  // the primitive's preferred layout and back.
-  bool nchw_activations = false;
+  // X, Z and Y as the graph holds them.
+  onednn::ActivationLayout layout;
+  // The activation layout the primitive is made for: `any` lets oneDNN pick its
+  // preferred (blocked) one, X, Z and Y then being reordered into it and back;
+  // layout.tag() (see read_conv_config, read_fp32_conv_config) uses them as they are.
+  memory::format_tag primitive_layout = memory::format_tag::any;
   // FusedConv's residual Z (input 3): dst is initialised with Z and `attr` has a
   // sum post-op, so the primitive computes conv + b + Z.
   bool residual = false;
@@ -50,9 +54,9 @@ class ConvKernel : public PreparedKernel {
       ctx.fail("X has dtype " + std::string(dtype_name(x.dtype())) + " but " +
                std::string(dtype_name(config_.src_dtype)) + " is expected");
     const int64_t channels = config_.weight_shape[1] * config_.group;
-    if (x.rank() != 4 || x.dim(1) != channels)
-      ctx.fail("X " + shape_str(x.shape()) + " must be [N, " + std::to_string(channels) + ", H, W] for W " +
-               shape_str(config_.weight_shape) + " (group " + std::to_string(config_.group) + ")");
+    if (x.rank() != 4 || x.dim(config_.layout.channel_axis()) != channels)
+      ctx.fail("X " + shape_str(x.shape()) + " must be " + config_.layout.expected_shape(std::to_string(channels)) +
+               " for W " + shape_str(config_.weight_shape) + " (group " + std::to_string(config_.group) + ")");
 
     Shape key = x.shape();
     key.push_back(onednn::adopt_thread_count());
@@ -89,8 +93,8 @@ class ConvKernel : public PreparedKernel {
   // The primitives for one input shape.
   struct Plan {
     onednn::Step conv;
-    std::optional<onednn::Step> src_reorder, dst_reorder;  // NCHW <-> the primitive's layouts
-    std::optional<onednn::Step> residual_reorder;         // Z (NCHW) -> dst's layout (a copy when NCHW)
+    std::optional<onednn::Step> src_reorder, dst_reorder;  // the graph's layout <-> the primitive's
+    std::optional<onednn::Step> residual_reorder;         // Z -> dst's layout (a copy when they agree)
     memory::desc src_plain, dst_plain, src, dst;
     memory weights, bias;
     Shape output_shape;
@@ -105,24 +109,22 @@ class ConvKernel : public PreparedKernel {
 
   Plan make_plan(const KernelContext& ctx, const Shape& x_shape) const {
     spatial::Window window = config_.window;
-    const Shape out_spatial =
-        spatial::sliding_output_shape(ctx, window, config_.auto_pad, {x_shape[2], x_shape[3]});
+    const memory::dims src_dims = config_.layout.logical_dims(x_shape);  // {N, C, H, W}
+    const Shape out_spatial = spatial::sliding_output_shape(ctx, window, config_.auto_pad, {src_dims[2], src_dims[3]});
+    const memory::dims dst_dims{src_dims[0], config_.weight_shape[0], out_spatial[0], out_spatial[1]};
     Plan plan;
-    plan.output_shape = {x_shape[0], config_.weight_shape[0], out_spatial[0], out_spatial[1]};
-    const memory::dims src_dims(x_shape.begin(), x_shape.end());
-    const memory::dims dst_dims(plan.output_shape.begin(), plan.output_shape.end());
+    plan.output_shape = config_.layout.shape_of(dst_dims);
     const memory::data_type src_type = onednn::data_type(config_.src_dtype);
     const memory::data_type dst_type = onednn::data_type(config_.dst_dtype);
-    plan.src_plain = memory::desc(src_dims, src_type, memory::format_tag::nchw);
-    plan.dst_plain = memory::desc(dst_dims, dst_type, memory::format_tag::nchw);
+    plan.src_plain = memory::desc(src_dims, src_type, config_.layout.tag());
+    plan.dst_plain = memory::desc(dst_dims, dst_type, config_.layout.tag());
     const memory::desc weights_any(weights_desc(config_).dims(), src_type, memory::format_tag::any);
-    const memory::format_tag activation_tag = config_.nchw_activations ? memory::format_tag::nchw : memory::format_tag::any;
     memory::dims dilations;  // oneDNN counts the gaps: ONNX's dilation - 1
     for (int64_t d : window.dilations) dilations.push_back(d - 1);
     const dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc(src_dims, src_type, activation_tag), weights_any, bias_desc_,
-        memory::desc(dst_dims, dst_type, activation_tag), window.strides, dilations, window.pads_begin,
+        memory::desc(src_dims, src_type, config_.primitive_layout), weights_any, bias_desc_,
+        memory::desc(dst_dims, dst_type, config_.primitive_layout), window.strides, dilations, window.pads_begin,
         window.pads_end);
     const dnnl::convolution_forward::primitive_desc pd(desc, config_.attr, onednn::engine());
 
@@ -171,6 +173,10 @@ std::optional<ConvConfig> read_conv_config(const Node& node, const Graph& graph,
   c.auto_pad = spatial::read_auto_pad(ctx);
   c.src_dtype = weight_dtype;
   c.attr = onednn::base_attr();
+  c.layout = onednn::ActivationLayout(node.channels_last());
+  // oneDNN's convolutions run on NHWC directly (brgconv, jit), so a channels-last
+  // node's activations are used as they are, without the reorders blocked layouts need.
+  if (c.layout.channels_last()) c.primitive_layout = memory::format_tag::nhwc;
   return c;
 }
 
@@ -183,7 +189,8 @@ std::optional<ConvConfig> read_fp32_conv_config(const Node& node, const Graph& g
   // faster than the blocked direct conv once the reorders of its (memory-bound)
   // activations are counted, e.g. 296 vs 194 GOPS for 256->64 1x1 56x56 at batch 1
   // and 54 vs 40 for 64->256 at batch 64 (2 threads). Larger kernels win blocked.
-  config->nchw_activations = config->window.kernel == Shape{1, 1};
+  if (!config->layout.channels_last() && config->window.kernel == Shape{1, 1})
+    config->primitive_layout = memory::format_tag::nchw;
   return config;
 }
 
@@ -205,7 +212,7 @@ std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph
     config->residual = true;
     // The GEMM convolution's sum post-op rereads the whole NCHW output: measured 3x
     // slower than the blocked direct conv for ResNet-50's 64->256 1x1 at batch 64.
-    config->nchw_activations = false;
+    if (config->primitive_layout == memory::format_tag::nchw) config->primitive_layout = memory::format_tag::any;
     ops.append_sum(1.0f);
   }
   // The reference FusedConv's attributes and defaults (src/kernels/reference/fused_conv.cpp).

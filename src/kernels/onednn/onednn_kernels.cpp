@@ -9,6 +9,7 @@ void register_onednn_kernels(KernelRegistry& r) {
   register_onednn_dense_kernels(r);
   register_onednn_pool_kernels(r);
   register_onednn_eltwise_kernels(r);
+  register_onednn_transpose_kernels(r);
 }
 
 }  // namespace octet

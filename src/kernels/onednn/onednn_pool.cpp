@@ -1,8 +1,9 @@
-// MaxPool and AveragePool over 4-D NCHW tensors on oneDNN's pooling_v2 primitive
+// MaxPool and AveragePool over 4-D tensors on oneDNN's pooling_v2 primitive
 // (which takes dilations); GlobalAveragePool and GlobalMaxPool as a threaded loop. The geometry (pads,
 // auto_pad, ceil_mode, output size) is worked out exactly as the reference does
 // (spatial.h); ceil_mode's partial windows become extra padding on the right,
 // which max pooling and average pooling without the padding count ignore.
+// Tensors are NCHW, or NHWC for a channels-last node, which the pooling runs on as they are.
 //
 // Preparers decline what they cannot map from the attributes alone (MaxPool's
 // Indices output, other than 2 spatial dims of kernel_shape, AveragePool with
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "kernels/onednn/onednn_extra_kernels.h"
@@ -27,7 +29,7 @@ enum class PoolKind { kMax, kAverage, kGlobalAverage, kGlobalMax };
 
 bool is_global(PoolKind kind) { return kind == PoolKind::kGlobalAverage || kind == PoolKind::kGlobalMax; }
 
-// Whether int8 / uint8 activations are pooled in NHWC (reordered there and back):
+// Whether int8 / uint8 NCHW activations are pooled in NHWC (reordered there and back):
 // oneDNN's integer pooling is JIT-compiled for channels-last layouts only, its
 // float pooling also for NCHW. See the report in tests/kernels/onednn/pool_test.cpp.
 bool pool_in_nhwc(DType dtype) {
@@ -37,17 +39,22 @@ bool pool_in_nhwc(DType dtype) {
 
 class PoolKernel : public PreparedKernel {
  public:
-  PoolKernel(PoolKind kind, const Node& node) : kind_(kind), op_type_(node.op_type) {
+  PoolKernel(PoolKind kind, const Node& node)
+      : kind_(kind), op_type_(node.op_type), layout_(node.channels_last()) {
     include_padding_ = kind == PoolKind::kAverage && node.attr_int("count_include_pad", 0) != 0;
   }
 
   void run(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
-    if (!handles(x.dtype()) || (is_global(kind_) ? x.rank() < 3 : x.rank() != 4)) return run_reference(ctx);
+    // The NCHW global pools take any spatial rank; channels-last nodes are 4-D (the reference
+    // reports any other rank).
+    const bool pooled_rank = is_global(kind_) && !layout_.channels_last() ? x.rank() >= 3 : x.rank() == 4;
+    if (!handles(x.dtype()) || !pooled_rank) return run_reference(ctx);
     spatial::Window window;
     Shape output_spatial;
-    if (is_global(kind_)) return run_global(ctx);
-    const Shape input_spatial{x.dim(2), x.dim(3)};
+    if (is_global(kind_)) return layout_.channels_last() ? run_global_channels_last(ctx) : run_global(ctx);
+    const memory::dims src_dims = layout_.logical_dims(x.shape());  // {N, C, H, W}
+    const Shape input_spatial{src_dims[2], src_dims[3]};
     {
       const Shape kernel = ctx.node.attr_ints("kernel_shape");
       if (kernel.size() != 2)
@@ -61,8 +68,8 @@ class PoolKernel : public PreparedKernel {
           ctx.fail("pads must be smaller than the window in every dim, got pads " +
                    shape_str(ctx.node.attr_ints("pads")) + " for kernel_shape " + shape_str(kernel));
     }
-    Tensor& y = ctx.make_output(0, x.dtype(), {x.dim(0), x.dim(1), output_spatial[0], output_spatial[1]},
-                                /*zero_filled=*/false);
+    const memory::dims dst_dims{src_dims[0], src_dims[1], output_spatial[0], output_spatial[1]};
+    Tensor& y = ctx.make_output(0, x.dtype(), layout_.shape_of(dst_dims), /*zero_filled=*/false);
     if (x.numel() == 0 || y.numel() == 0) return;
     // oneDNN sizes outputs rounding down: ceil_mode's last, partial window gets the right padding it
     // needs (which average pooling counting the padding would count: declined when preparing).
@@ -83,26 +90,23 @@ class PoolKernel : public PreparedKernel {
                                    window.pads_end[1],
                                    static_cast<int64_t>(x.dtype()),
                                    onednn::adopt_thread_count()};
-    const auto plan = plans_.get(key, [&] { return make_plan(x, window, output_spatial); });
-    if (!plan->nhwc) {
-      onednn::execute(plan->pool, {{DNNL_ARG_SRC, onednn::wrap(plan->src, x.raw())},
-                                   {DNNL_ARG_DST, onednn::wrap(plan->dst, y.raw())}});
-      return;
-    }
-    const memory src_nhwc = onednn::wrap(plan->pool_src, onednn::thread_buffer(onednn::Buffer::kSource,
+    const auto plan = plans_.get(key, [&] { return make_plan(x.dtype(), src_dims, dst_dims, window); });
+    const memory src = onednn::wrap(plan->src, x.raw()), dst = onednn::wrap(plan->dst, y.raw());
+    if (!plan->to_pool_layout) return onednn::execute(plan->pool, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    const memory pool_src = onednn::wrap(plan->pool_src, onednn::thread_buffer(onednn::Buffer::kSource,
                                                                                  plan->pool_src.get_size()));
-    const memory dst_nhwc = onednn::wrap(plan->pool_dst, onednn::thread_buffer(onednn::Buffer::kDestination,
+    const memory pool_dst = onednn::wrap(plan->pool_dst, onednn::thread_buffer(onednn::Buffer::kDestination,
                                                                                  plan->pool_dst.get_size()));
-    onednn::execute(plan->to_nhwc, {{DNNL_ARG_FROM, onednn::wrap(plan->src, x.raw())}, {DNNL_ARG_TO, src_nhwc}});
-    onednn::execute(plan->pool, {{DNNL_ARG_SRC, src_nhwc}, {DNNL_ARG_DST, dst_nhwc}});
-    onednn::execute(plan->to_nchw, {{DNNL_ARG_FROM, dst_nhwc}, {DNNL_ARG_TO, onednn::wrap(plan->dst, y.raw())}});
+    onednn::execute(*plan->to_pool_layout, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, pool_src}});
+    onednn::execute(plan->pool, {{DNNL_ARG_SRC, pool_src}, {DNNL_ARG_DST, pool_dst}});
+    onednn::execute(*plan->to_graph_layout, {{DNNL_ARG_FROM, pool_dst}, {DNNL_ARG_TO, dst}});
   }
 
  private:
   struct Plan {
-    bool nhwc = false;
-    onednn::Step pool, to_nhwc, to_nchw;
-    memory::desc src, dst;            // NCHW, the executor's layout
+    onednn::Step pool;
+    std::optional<onednn::Step> to_pool_layout, to_graph_layout;  // when the pooling runs in another layout
+    memory::desc src, dst;            // the graph's layout
     memory::desc pool_src, pool_dst;  // what the pooling runs on
   };
 
@@ -145,24 +149,61 @@ class PoolKernel : public PreparedKernel {
     pool(y.data<float>(), x.data<float>(), max_of);
   }
 
+  // Channels-last: each image's spatial positions in order, each combined into the results of
+  // a block of channels; per channel the reference's order (bit-identical), vectorised across them.
+  void run_global_channels_last(KernelContext& ctx) const {
+    const Tensor& x = ctx.input(0);  // [N, H, W, C]
+    const int64_t batch = x.dim(0), positions = x.dim(1) * x.dim(2), channels = x.dim(3);
+    if (positions == 0) ctx.fail("X " + shape_str(x.shape()) + " has empty spatial dims");
+    Tensor& y = ctx.make_output(0, x.dtype(), {batch, 1, 1, channels}, /*zero_filled=*/false);
+    constexpr int64_t kChannelBlock = 256;  // its results (1 KiB of floats) stay in L1 across the positions
+    const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
+    // out[n, c] = finish(combine(...combine(start(in[n, 0, c]), in[n, 1, c])..., in[n, P - 1, c]))
+    auto pool = [&](auto* out, const auto* in, auto start, auto combine, auto finish) {
+      parallel_for(batch * blocks, [&](int64_t begin, int64_t end) {
+        for (int64_t unit = begin; unit < end; ++unit) {
+          const int64_t n = unit / blocks, first = unit % blocks * kChannelBlock;
+          const int64_t count = std::min(kChannelBlock, channels - first);
+          const auto* image = in + n * positions * channels + first;
+          auto* result = out + n * channels + first;
+          for (int64_t c = 0; c < count; ++c) result[c] = start(image[c]);
+          for (int64_t p = 1; p < positions; ++p) {
+            const auto* row = image + p * channels;
+            for (int64_t c = 0; c < count; ++c) result[c] = combine(result[c], row[c]);
+          }
+          for (int64_t c = 0; c < count; ++c) result[c] = finish(result[c]);
+        }
+      });
+    };
+    if (kind_ == PoolKind::kGlobalAverage) {
+      const float n = static_cast<float>(positions);
+      return pool(
+          y.data<float>(), x.data<float>(), [](float v) { return 0.0f + v; },  // the reference's sum starts at 0
+          [](float sum, float v) { return sum + v; }, [n](float sum) { return sum / n; });
+    }
+    // std::max_element's choice: a later value replaces the maximum only when greater.
+    auto max = [](auto best, auto v) { return best < v ? v : best; };
+    auto same = [](auto v) { return v; };
+    if (x.dtype() == DType::kInt8) return pool(y.data<int8_t>(), x.data<int8_t>(), same, max, same);
+    pool(y.data<float>(), x.data<float>(), same, max, same);
+  }
+
   void run_reference(KernelContext& ctx) const {
     const KernelDef* def = KernelRegistry::global().find("", op_type_, ctx.opset, "reference");
     if (!def || !def->fn) ctx.unsupported("no reference " + op_type_ + " kernel to fall back on");
     def->fn(ctx);
   }
 
-  Plan make_plan(const Tensor& x, const spatial::Window& w, const Shape& output_spatial) const {
+  Plan make_plan(DType dtype, const memory::dims& src_dims, const memory::dims& dst_dims,
+                 const spatial::Window& w) const {
     using tag = memory::format_tag;
-    const memory::data_type dt = onednn::data_type(x.dtype() == DType::kUInt8 ? DType::kInt8 : x.dtype());
-    const memory::data_type type = x.dtype() == DType::kUInt8 ? memory::data_type::u8 : dt;
-    const memory::dims src_dims{x.dim(0), x.dim(1), x.dim(2), x.dim(3)};
-    const memory::dims dst_dims{x.dim(0), x.dim(1), output_spatial[0], output_spatial[1]};
+    const memory::data_type type = onednn::data_type(dtype);
+    const tag pool_layout = layout_.channels_last() || pool_in_nhwc(dtype) ? tag::nhwc : tag::nchw;
     Plan plan;
-    plan.nhwc = pool_in_nhwc(x.dtype());
-    plan.src = memory::desc(src_dims, type, tag::nchw);
-    plan.dst = memory::desc(dst_dims, type, tag::nchw);
-    plan.pool_src = plan.nhwc ? memory::desc(src_dims, type, tag::nhwc) : plan.src;
-    plan.pool_dst = plan.nhwc ? memory::desc(dst_dims, type, tag::nhwc) : plan.dst;
+    plan.src = memory::desc(src_dims, type, layout_.tag());
+    plan.dst = memory::desc(dst_dims, type, layout_.tag());
+    plan.pool_src = memory::desc(src_dims, type, pool_layout);
+    plan.pool_dst = memory::desc(dst_dims, type, pool_layout);
     const dnnl::algorithm algorithm = kind_ == PoolKind::kMax || kind_ == PoolKind::kGlobalMax
                                           ? dnnl::algorithm::pooling_max
                                       : include_padding_ ? dnnl::algorithm::pooling_avg_include_padding
@@ -176,15 +217,16 @@ class PoolKernel : public PreparedKernel {
     if (std::getenv("OCTET_ONEDNN_VERBOSE_POOL"))
       std::fprintf(stderr, "onednn %s: %s\n", op_type_.c_str(), pd.impl_info_str());
     plan.pool = onednn::make_step<dnnl::pooling_v2_forward>(pd);
-    if (plan.nhwc) {
-      plan.to_nhwc = onednn::make_reorder(plan.src, plan.pool_src);
-      plan.to_nchw = onednn::make_reorder(plan.pool_dst, plan.dst);
+    if (plan.pool_src != plan.src) {
+      plan.to_pool_layout = onednn::make_reorder(plan.src, plan.pool_src);
+      plan.to_graph_layout = onednn::make_reorder(plan.pool_dst, plan.dst);
     }
     return plan;
   }
 
   PoolKind kind_;
   std::string op_type_;
+  onednn::ActivationLayout layout_;  // of X and Y
   bool include_padding_ = false;
   onednn::PlanCache<Plan> plans_;
 };

@@ -61,9 +61,24 @@ dnnl::memory::data_type data_type(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return dnnl::memory::data_type::f32;
     case DType::kInt8: return dnnl::memory::data_type::s8;
+    case DType::kUInt8: return dnnl::memory::data_type::u8;
     case DType::kInt32: return dnnl::memory::data_type::s32;
     default: throw Error("onednn: no oneDNN data type for " + std::string(dtype_name(dtype)));
   }
+}
+
+dnnl::memory::dims ActivationLayout::logical_dims(const Shape& shape) const {
+  if (channels_last_) return {shape[0], shape[3], shape[1], shape[2]};
+  return {shape[0], shape[1], shape[2], shape[3]};
+}
+
+Shape ActivationLayout::shape_of(const dnnl::memory::dims& logical) const {
+  if (channels_last_) return {logical[0], logical[2], logical[3], logical[1]};
+  return {logical[0], logical[1], logical[2], logical[3]};
+}
+
+std::string ActivationLayout::expected_shape(const std::string& channels) const {
+  return channels_last_ ? "[N, H, W, " + channels + "]" : "[N, " + channels + ", H, W]";
 }
 
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {

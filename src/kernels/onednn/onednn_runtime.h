@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -43,6 +44,28 @@ dnnl::primitive_attr base_attr();
 dnnl::primitive_attr requantizer_attr(const int8::Requantizer& rq, int channel_dim);
 
 dnnl::memory::data_type data_type(DType dtype);
+
+// Where a node's 4-D activations keep their channels: NCHW, or [N, H, W, C] for a
+// channels-last node (Node::channels_last()). oneDNN's dims stay logical
+// {N, C, H, W} either way; the format tag says how they lie in memory.
+class ActivationLayout {
+ public:
+  explicit ActivationLayout(bool channels_last = false) : channels_last_(channels_last) {}
+  bool channels_last() const { return channels_last_; }
+  dnnl::memory::format_tag tag() const {
+    return channels_last_ ? dnnl::memory::format_tag::nhwc : dnnl::memory::format_tag::nchw;
+  }
+  int channel_axis() const { return channels_last_ ? 3 : 1; }
+  // The logical {N, C, H, W} of a 4-D tensor's shape.
+  dnnl::memory::dims logical_dims(const Shape& shape) const;
+  // The tensor shape of logical dims {N, C, H, W}.
+  Shape shape_of(const dnnl::memory::dims& logical) const;
+  // How an error names the shape a tensor must have, e.g. "[N, 64, H, W]".
+  std::string expected_shape(const std::string& channels) const;
+
+ private:
+  bool channels_last_;
+};
 
 // Memory of layout `md` over `data`, which the caller keeps alive.
 dnnl::memory wrap(const dnnl::memory::desc& md, const void* data);

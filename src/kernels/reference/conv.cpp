@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/reference/channels_last.h"
 #include "kernels/reference/conv_core.h"
 #include "kernels/reference/dense.h"
 #include "kernels/reference/reference_kernels.h"
@@ -212,7 +213,7 @@ void reference::conv_forward(KernelContext& ctx) {
 }
 
 void register_conv_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"Conv", "", 1, 17, "reference", reference::conv_forward});
+  r.add(KernelDef{"Conv", "", 1, 17, "reference", reference::with_channels_last(reference::conv_forward, {0})});
   r.add(KernelDef{"ConvTranspose", "", 1, 17, "reference", conv_transpose_kernel});
 }
 

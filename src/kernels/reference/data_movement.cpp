@@ -176,15 +176,7 @@ void transpose(KernelContext& ctx) {
   if (sorted != identity)
     ctx.fail("perm " + shape_str(perm) + " is not a permutation of the " + std::to_string(rank) + " axes");
 
-  const std::vector<int64_t> in_strides = dense_strides(x.shape());
-  Shape out_shape(rank);
-  StridedLayout from{0, std::vector<int64_t>(rank)};
-  for (int64_t i = 0; i < rank; ++i) {
-    out_shape[i] = x.shape()[perm[i]];
-    from.strides[i] = in_strides[perm[i]];
-  }
-  Tensor& out = ctx.make_output(0, x.dtype(), out_shape);
-  strided_copy(x.raw(), from, out.raw(), dense_layout(out_shape), out_shape, dtype_size(x.dtype()));
+  copy_permuted(x, perm, ctx.make_output(0, x.dtype(), permuted_shape(x.shape(), perm), /*zero_filled=*/false));
 }
 
 // Position inside an axis of n kept elements that padded position c (relative

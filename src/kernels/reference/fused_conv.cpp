@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "kernels/reference/channels_last.h"
 #include "kernels/reference/conv_core.h"
 #include "kernels/reference/dense.h"
 #include "kernels/reference/reference_kernels.h"
@@ -81,7 +82,8 @@ void fused_conv_kernel(KernelContext& ctx) {
 }  // namespace
 
 void register_fused_conv_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"FusedConv", "octet", 1, 1, "reference", fused_conv_kernel});
+  // Activations: X and the residual Z.
+  r.add(KernelDef{"FusedConv", "octet", 1, 1, "reference", reference::with_channels_last(fused_conv_kernel, {0, 3})});
 }
 
 }  // namespace octet

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/reference/channels_last.h"
 #include "kernels/reference/dense.h"
 #include "kernels/reference/reference_kernels.h"
 #include "kernels/reference/spatial.h"
@@ -188,10 +189,12 @@ void global_max_pool_kernel(KernelContext& ctx) {
 }  // namespace
 
 void register_pool_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"MaxPool", "", 1, 17, "reference", max_pool_kernel});
-  r.add(KernelDef{"AveragePool", "", 1, 17, "reference", average_pool_kernel});
-  r.add(KernelDef{"GlobalAveragePool", "", 1, 17, "reference", global_average_pool_kernel});
-  r.add(KernelDef{"GlobalMaxPool", "", 1, 17, "reference", global_max_pool_kernel});
+  using reference::with_channels_last;
+  r.add(KernelDef{"MaxPool", "", 1, 17, "reference", with_channels_last(max_pool_kernel, {0})});
+  r.add(KernelDef{"AveragePool", "", 1, 17, "reference", with_channels_last(average_pool_kernel, {0})});
+  r.add(KernelDef{"GlobalAveragePool", "", 1, 17, "reference",
+                  with_channels_last(global_average_pool_kernel, {0})});
+  r.add(KernelDef{"GlobalMaxPool", "", 1, 17, "reference", with_channels_last(global_max_pool_kernel, {0})});
 }
 
 }  // namespace octet

@@ -1,6 +1,6 @@
 // Layout helpers shared by the reference data-movement kernels: axis
 // normalisation, dense strides and one N-D strided copy that serves Slice,
-// Transpose, Concat, Split and Pad.
+// Transpose, Concat, Split and Pad (and the channels-last wrapper, channels_last.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -116,6 +116,22 @@ inline void strided_copy(const void* src, const StridedLayout& from, void* dst,
     }
     if (outer_rank == 0) return;
   }
+}
+
+// Transpose's output shape: axis i of the result is axis perm[i] of `shape`.
+inline Shape permuted_shape(const Shape& shape, const std::vector<int64_t>& perm) {
+  Shape permuted(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) permuted[i] = shape[perm[i]];
+  return permuted;
+}
+
+// Copies dense `x` into dense `out` of permuted_shape(x.shape(), perm), where
+// perm is a permutation of x's axes.
+inline void copy_permuted(const Tensor& x, const std::vector<int64_t>& perm, Tensor& out) {
+  const std::vector<int64_t> x_strides = dense_strides(x.shape());
+  StridedLayout from{0, std::vector<int64_t>(perm.size())};
+  for (size_t i = 0; i < perm.size(); ++i) from.strides[i] = x_strides[perm[i]];
+  strided_copy(x.raw(), from, out.raw(), {0, dense_strides(out.shape())}, out.shape(), dtype_size(x.dtype()));
 }
 
 }  // namespace octet

@@ -1,5 +1,5 @@
 // onednn Conv / Int8Conv against the reference kernels over ResNet-like and
-// random configurations.
+// random configurations, NCHW and channels-last.
 #include <cmath>
 #include <string>
 #include <thread>
@@ -86,14 +86,24 @@ Node conv_node(const ConvCase& c, const std::string& op_type) {
 
 Shape weight_shape(const ConvCase& c) { return {c.out_channels, c.in_channels / c.group, c.kernel, c.kernel}; }
 
-void expect_fp32_conv_matches(const ConvCase& c, std::mt19937& rng) {
+enum class Layout { kNchw, kChannelsLast };
+
+// Output 0 of `node` on onednn, its weights constant, given NCHW `inputs`: channels-last runs
+// take X in NHWC and their output is transposed back to NCHW.
+Tensor run_onednn(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset, Layout layout) {
+  if (layout == Layout::kNchw) return run_with_constants("onednn", node, inputs, opset);
+  return run_channels_last(node, inputs, {0}, opset, "onednn", graph_with_constants(node, inputs));
+}
+
+void expect_fp32_conv_matches(const ConvCase& c, std::mt19937& rng, Layout layout = Layout::kNchw) {
   const Node node = conv_node(c, "Conv");
   const Tensor x = random_floats({c.batch, c.in_channels, c.size, c.size}, rng);
   const Tensor w = random_floats(weight_shape(c), rng);
   const Tensor b = random_floats({c.out_channels}, rng);
   std::vector<const Tensor*> inputs{&x, &w};
   if (c.bias) inputs.push_back(&b);
-  expect_close_fp32(run_with_constants("onednn", node, inputs, 17), run_node(node, inputs, 17)[0], c.str());
+  expect_close_fp32(run_onednn(node, inputs, 17, layout), run_node(node, inputs, 17)[0],
+                    c.str() + (layout == Layout::kChannelsLast ? " NHWC" : ""));
 }
 
 // Int8Conv attributes with scales that spread the outputs over the int8 range.
@@ -117,7 +127,7 @@ void set_int8_attributes(Node& node, int64_t out_channels, int64_t depth, const 
 }
 
 void expect_int8_conv_matches(const ConvCase& c, const std::string& output_dtype, const std::string& activation,
-                              std::mt19937& rng, Int8Mismatches& tally) {
+                              std::mt19937& rng, Int8Mismatches& tally, Layout layout = Layout::kNchw) {
   Node node = conv_node(c, "Int8Conv");
   set_int8_attributes(node, c.out_channels, c.in_channels / c.group * c.kernel * c.kernel, output_dtype, activation,
                       rng);
@@ -126,8 +136,10 @@ void expect_int8_conv_matches(const ConvCase& c, const std::string& output_dtype
   const Tensor b = random_int32({c.out_channels}, rng, -20000, 20000);
   std::vector<const Tensor*> inputs{&x, &w};
   if (c.bias) inputs.push_back(&b);
-  expect_int8_kernel_match(run_with_constants("onednn", node, inputs, 1), run_node(node, inputs, 1)[0],
-                           c.str() + " " + output_dtype + " " + activation, tally);
+  expect_int8_kernel_match(run_onednn(node, inputs, 1, layout), run_node(node, inputs, 1)[0],
+                           c.str() + " " + output_dtype + " " + activation +
+                               (layout == Layout::kChannelsLast ? " NHWC" : ""),
+                           tally);
 }
 
 class OnednnConvTest : public ::testing::Test {
@@ -166,6 +178,45 @@ TEST_F(OnednnConvTest, Int8MatchesReferenceOnRandomConfigurations) {
     expect_int8_conv_matches(c, output_dtype, activation, rng, tally);
   }
   report_int8_mismatches(tally);
+}
+
+// Channels-last: X and Y NHWC, the primitive made for them (no reorders).
+TEST_F(OnednnConvTest, ChannelsLastFp32MatchesReferenceOnResNetLikeShapes) {
+  std::mt19937 rng(9);
+  for (const ConvCase& c : resnet_like_cases()) expect_fp32_conv_matches(c, rng, Layout::kChannelsLast);
+}
+
+TEST_F(OnednnConvTest, ChannelsLastFp32MatchesReferenceOnRandomConfigurations) {
+  std::mt19937 rng(10);
+  for (const ConvCase& c : random_cases(rng, 40)) expect_fp32_conv_matches(c, rng, Layout::kChannelsLast);
+}
+
+TEST_F(OnednnConvTest, ChannelsLastInt8MatchesReferenceBitForBit) {
+  std::mt19937 rng(11);
+  Int8Mismatches tally;
+  for (const ConvCase& c : resnet_like_cases())
+    for (const char* output_dtype : {"int8", "float32"})
+      for (const char* activation : {"none", "relu", "clip"})
+        expect_int8_conv_matches(c, output_dtype, activation, rng, tally, Layout::kChannelsLast);
+  for (const ConvCase& c : random_cases(rng, 40))
+    expect_int8_conv_matches(c, "int8", "relu", rng, tally, Layout::kChannelsLast);
+  EXPECT_EQ(tally.off_by_one, 0) << "of " << tally.elements << " int8 elements";
+}
+
+// A channels-last X has its channels last: a tensor with them at axis 1 does not fit.
+TEST_F(OnednnConvTest, ChannelsLastChecksTheLastAxis) {
+  std::mt19937 rng(12);
+  const Node node = channels_last(make_node("Conv", 2));
+  const Tensor w = random_floats({8, 4, 3, 3}, rng);
+  const Tensor nchw = random_floats({1, 4, 6, 5}, rng), nhwc = random_floats({1, 6, 5, 4}, rng);
+  const Graph graph = graph_with_constants(node, {&nhwc, &w});
+  EXPECT_EQ(run_node(node, {&nhwc, &w}, 17, "onednn", graph)[0].shape(), (Shape{1, 4, 3, 8}));
+  try {
+    run_node(node, {&nchw, &w}, 17, "onednn", graph);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("X [1,4,6,5] must be [N, H, W, 4]"), std::string::npos) << e.what();
+  }
 }
 
 // M = 0.5 makes every odd accumulator a tie: both must round half to even.

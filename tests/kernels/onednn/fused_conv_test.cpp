@@ -1,6 +1,6 @@
 // onednn octet.FusedConv against the reference FusedConv: ResNet-like and
 // MobileNet-like convolutions, with and without the residual input, every
-// activation, batch 1 and 4.
+// activation, batch 1 and 4, NCHW and channels-last.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -112,8 +112,9 @@ Graph weights_graph(const Node& node, const Tensor& w, const Tensor* b) {
   return graph;
 }
 
+// Channels-last runs take X and Z in NHWC; their output is compared transposed back to NCHW.
 void expect_fused_conv_matches(const FusedCase& c, int64_t batch, bool residual, const Activation& activation,
-                               std::mt19937& rng) {
+                               std::mt19937& rng, bool channels_last_node = false) {
   const Node node = fused_node(c, residual, activation);
   const int64_t out = output_size(c);
   const Tensor x = random_floats({batch, c.in_channels, c.size, c.size}, rng);
@@ -124,10 +125,12 @@ void expect_fused_conv_matches(const FusedCase& c, int64_t batch, bool residual,
   if (residual) inputs.push_back(&z);
   const Tensor expected = run_node(node, inputs, 1)[0];
   ASSERT_EQ(expected.shape(), (Shape{batch, c.out_channels, out, out})) << c.str();
-  const Tensor actual = run_node(node, inputs, 1, "onednn", weights_graph(node, w, c.bias ? &b : nullptr))[0];
+  const Graph graph = weights_graph(node, w, c.bias ? &b : nullptr);
+  const Tensor actual = channels_last_node ? run_channels_last(node, inputs, {0, 3}, 1, "onednn", graph)
+                                           : run_node(node, inputs, 1, "onednn", graph)[0];
   expect_close_fp32(actual, expected,
                     "N" + std::to_string(batch) + " " + c.str() + (residual ? " residual " : " ") +
-                        activation_str(activation));
+                        activation_str(activation) + (channels_last_node ? " NHWC" : ""));
 }
 
 class OnednnFusedConvTest : public ::testing::Test {
@@ -149,6 +152,16 @@ TEST_F(OnednnFusedConvTest, MatchesReferenceOnMobileNetLikeShapes) {
     for (const FusedCase& c : mobilenet_like_cases())
       for (bool residual : {false, true})
         for (const Activation& a : activations()) expect_fused_conv_matches(c, batch, residual, a, rng);
+}
+
+TEST_F(OnednnFusedConvTest, ChannelsLastMatchesReference) {
+  std::mt19937 rng(7);
+  std::vector<FusedCase> cases = resnet_like_cases();
+  for (const FusedCase& c : mobilenet_like_cases()) cases.push_back(c);
+  for (int64_t batch : {1, 3})
+    for (const FusedCase& c : cases)
+      for (bool residual : {false, true})
+        for (const Activation& a : activations()) expect_fused_conv_matches(c, batch, residual, a, rng, true);
 }
 
 // The activation applies to conv + Z: with a large negative Z, relu(conv + Z) is
@@ -238,6 +251,9 @@ TEST_F(OnednnFusedConvTest, RejectsBadResidualAndActivation) {
   const Tensor wrong_dtype(DType::kFloat64, {1, 8, 4, 4});
   EXPECT_THROW(run_node(fused, {&x, &w, nullptr, &wrong_shape}, 1, "onednn", graph), Error);
   EXPECT_THROW(run_node(fused, {&x, &w, nullptr, &wrong_dtype}, 1, "onednn", graph), Error);
+  // A channels-last node's Z is [N, H, W, M] like its output: NCHW's shape does not fit.
+  const Tensor nchw_z = random_floats({1, 8, 4, 4}, rng), nhwc_x = random_floats({1, 6, 6, 4}, rng);
+  EXPECT_THROW(run_node(channels_last(fused), {&nhwc_x, &w, nullptr, &nchw_z}, 1, "onednn", graph), Error);
   fused.attributes["activation"] = std::string("gelu");
   EXPECT_THROW(run_node(fused, {&x, &w, nullptr, &wrong_shape}, 1, "onednn", graph), Error);
 }

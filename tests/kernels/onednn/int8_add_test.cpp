@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -29,15 +28,6 @@ Node add_node(float a_scale, float b_scale, float y_scale, const std::string& ou
                          {"clip_min", clip_min}, {"clip_max", clip_max}});
   node.domain = "octet";
   return node;
-}
-
-void expect_bit_identical(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  ASSERT_EQ(actual.dtype(), expected.dtype()) << what;
-  ASSERT_EQ(actual.shape(), expected.shape()) << what;
-  ASSERT_EQ(actual.nbytes(), expected.nbytes()) << what;
-  for (int64_t i = 0; i < expected.numel(); ++i)
-    ASSERT_EQ(actual.get_as_double(i), expected.get_as_double(i)) << what << ", element " << i;
-  ASSERT_EQ(std::memcmp(actual.raw(), expected.raw(), expected.nbytes()), 0) << what;
 }
 
 TEST_F(OnednnInt8AddTest, MatchesReferenceBitForBit) {

@@ -1,6 +1,5 @@
-// What the onednn kernel tests share: random operands, running a node on a
-// backend with its constant inputs as initializers, and comparisons against
-// the reference backend.
+// What the onednn kernel tests share: running a node on a backend with its
+// constant inputs as initializers, and comparisons against the reference backend.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -13,27 +12,6 @@
 #include "support/kernel_harness.h"
 
 namespace octet::testing {
-
-inline Tensor random_floats(Shape shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::kFloat32, std::move(shape));
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-  return t;
-}
-
-inline Tensor random_int8(Shape shape, std::mt19937& rng, int lo = -128, int hi = 127) {
-  Tensor t(DType::kInt8, std::move(shape));
-  std::uniform_int_distribution<int> dist(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(dist(rng));
-  return t;
-}
-
-inline Tensor random_int32(Shape shape, std::mt19937& rng, int32_t lo, int32_t hi) {
-  Tensor t(DType::kInt32, std::move(shape));
-  std::uniform_int_distribution<int32_t> dist(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = dist(rng);
-  return t;
-}
 
 // A graph whose initializers are `node`'s inputs from index `first_constant` on
 // (the weights and bias), under the node's input names.

@@ -1,5 +1,5 @@
 // onednn MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool against the
-// reference kernels, plus a timing printout at ResNet-50's shapes.
+// reference kernels, NCHW and channels-last, plus a timing printout at ResNet-50's shapes.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -20,20 +20,10 @@ class OnednnPoolTest : public ::testing::Test {
   }
 };
 
-void expect_identical(const Tensor& actual, const Tensor& expected, const std::string& what) {
-  ASSERT_EQ(actual.dtype(), expected.dtype()) << what;
-  ASSERT_EQ(actual.shape(), expected.shape()) << what;
-  for (int64_t i = 0; i < expected.numel(); ++i)
-    ASSERT_EQ(actual.get_as_double(i), expected.get_as_double(i)) << what << ", element " << i;
-}
-
 Tensor random_of(DType dtype, Shape shape, std::mt19937& rng) {
   if (dtype == DType::kFloat32) return random_floats(std::move(shape), rng, -3.0f, 3.0f);
   if (dtype == DType::kInt8) return random_int8(std::move(shape), rng);
-  Tensor t(dtype, std::move(shape));
-  std::uniform_int_distribution<int> dist(0, 255);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_from_double(i, dist(rng));
-  return t;
+  return random_uint8(std::move(shape), rng);
 }
 
 struct PoolCase {
@@ -76,12 +66,11 @@ TEST_F(OnednnPoolTest, MaxPoolMatchesReferenceExactly) {
     for (const PoolCase& c : max_pool_cases()) {
       const Node node = make_node("MaxPool", 1, 1, c.attrs);
       const Tensor x = random_of(dtype, c.x, rng);
-      expect_identical(run_node(node, {&x}, 17, "onednn")[0], run_node(node, {&x}, 17)[0], describe("MaxPool", dtype, c));
+      expect_bit_identical(run_node(node, {&x}, 17, "onednn")[0], run_node(node, {&x}, 17)[0], describe("MaxPool", dtype, c));
     }
 }
 
-TEST_F(OnednnPoolTest, AveragePoolMatchesReference) {
-  std::mt19937 rng(2);
+std::vector<PoolCase> average_pool_cases() {
   std::vector<PoolCase> cases;
   for (int64_t n : {1, 4})
     for (int64_t include : {0, 1}) {
@@ -93,7 +82,12 @@ TEST_F(OnednnPoolTest, AveragePoolMatchesReference) {
     }
   cases.push_back({{2, 16, 15, 13}, {{"kernel_shape", Shape{3, 3}}, {"strides", Shape{2, 2}}, {"pads", Shape{1, 0, 0, 1}}, {"ceil_mode", int64_t{1}}}});
   cases.push_back({{2, 8, 17, 19}, {{"kernel_shape", Shape{3, 3}}, {"dilations", Shape{2, 2}}, {"pads", Shape{1, 2, 2, 1}}}});
-  for (const PoolCase& c : cases) {
+  return cases;
+}
+
+TEST_F(OnednnPoolTest, AveragePoolMatchesReference) {
+  std::mt19937 rng(2);
+  for (const PoolCase& c : average_pool_cases()) {
     const Node node = make_node("AveragePool", 1, 1, c.attrs);
     const Tensor x = random_floats(c.x, rng);
     expect_close_fp32(run_node(node, {&x}, 17, "onednn")[0], run_node(node, {&x}, 17)[0],
@@ -106,13 +100,13 @@ TEST_F(OnednnPoolTest, GlobalPoolsMatchReference) {
   for (const Shape& shape : {Shape{1, 2048, 7, 7}, Shape{4, 2048, 7, 7}, Shape{4, 1280, 7, 7}, Shape{3, 5, 9, 11}, Shape{2, 3, 1, 1}, Shape{2, 6, 10}, Shape{1, 4, 3, 2, 5}}) {
     const Tensor x = random_floats(shape, rng);
     const Node avg = make_node("GlobalAveragePool", 1);
-    expect_identical(run_node(avg, {&x}, 17, "onednn")[0], run_node(avg, {&x}, 17)[0], "GlobalAveragePool " + shape_str(shape));
+    expect_bit_identical(run_node(avg, {&x}, 17, "onednn")[0], run_node(avg, {&x}, 17)[0], "GlobalAveragePool " + shape_str(shape));
     const Node max = make_node("GlobalMaxPool", 1);
-    expect_identical(run_node(max, {&x}, 17, "onednn")[0], run_node(max, {&x}, 17)[0], "GlobalMaxPool " + shape_str(shape));
+    expect_bit_identical(run_node(max, {&x}, 17, "onednn")[0], run_node(max, {&x}, 17)[0], "GlobalMaxPool " + shape_str(shape));
     // int8 GlobalMaxPool (not an ONNX type; the reference GlobalMaxPool is float only): as MaxPool over the plane.
     const Tensor q = random_int8(shape, rng);
     const Node plane_max = make_node("MaxPool", 1, 1, {{"kernel_shape", Shape(shape.begin() + 2, shape.end())}});
-    expect_identical(run_node(max, {&q}, 17, "onednn")[0], run_node(plane_max, {&q}, 17)[0], "int8 GlobalMaxPool " + shape_str(shape));
+    expect_bit_identical(run_node(max, {&q}, 17, "onednn")[0], run_node(plane_max, {&q}, 17)[0], "int8 GlobalMaxPool " + shape_str(shape));
   }
 }
 
@@ -123,7 +117,7 @@ TEST_F(OnednnPoolTest, FallsBackOrDeclines) {
   Tensor x64(DType::kFloat64, {1, 2, 6, 6});
   for (int64_t i = 0; i < x64.numel(); ++i) x64.set_from_double(i, x.get_as_double(i));
   const Node max = make_node("MaxPool", 1, 1, {{"kernel_shape", Shape{2, 2}}});
-  expect_identical(run_node(max, {&x64}, 17, "onednn")[0], run_node(max, {&x64}, 17)[0], "float64 MaxPool");
+  expect_bit_identical(run_node(max, {&x64}, 17, "onednn")[0], run_node(max, {&x64}, 17)[0], "float64 MaxPool");
   EXPECT_TRUE(accepts("onednn", max, {&x}, 17));
   EXPECT_FALSE(accepts("onednn", make_node("MaxPool", 1, 2, {{"kernel_shape", Shape{2, 2}}}), {&x}, 17));  // Indices
   EXPECT_FALSE(accepts("onednn", make_node("MaxPool", 1, 1, {{"kernel_shape", Shape{2}}}), {&x}, 17));
@@ -132,6 +126,61 @@ TEST_F(OnednnPoolTest, FallsBackOrDeclines) {
   // Pads as large as the window fail as in the reference.
   const Node bad = make_node("MaxPool", 1, 1, {{"kernel_shape", Shape{2, 2}}, {"pads", Shape{2, 0, 0, 0}}});
   EXPECT_THROW(run_node(bad, {&x}, 17, "onednn"), Error);
+}
+
+// Channels-last: X and Y NHWC, pooled as they are; compared transposed back to NCHW.
+TEST_F(OnednnPoolTest, ChannelsLastMatchesReference) {
+  std::mt19937 rng(6);
+  for (DType dtype : {DType::kFloat32, DType::kInt8, DType::kUInt8})
+    for (const PoolCase& c : max_pool_cases()) {
+      const Node node = make_node("MaxPool", 1, 1, c.attrs);
+      const Tensor x = random_of(dtype, c.x, rng);
+      expect_bit_identical(run_channels_last(node, {&x}, {0}, 17, "onednn", Graph{}), run_node(node, {&x}, 17)[0],
+                           describe("MaxPool", dtype, c) + " NHWC");
+    }
+  for (const PoolCase& c : average_pool_cases()) {
+    const Node node = make_node("AveragePool", 1, 1, c.attrs);
+    const Tensor x = random_floats(c.x, rng);
+    expect_close_fp32(run_channels_last(node, {&x}, {0}, 17, "onednn", Graph{}), run_node(node, {&x}, 17)[0],
+                      describe("AveragePool", DType::kFloat32, c) + " NHWC", 1e-6);
+  }
+  // 300 channels: a full block of channels and a partial one.
+  for (const Shape& shape :
+       {Shape{1, 2048, 7, 7}, Shape{4, 1280, 7, 7}, Shape{2, 300, 5, 3}, Shape{3, 5, 9, 11}, Shape{2, 3, 1, 1}}) {
+    const Tensor x = random_floats(shape, rng);
+    for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+      const Node node = make_node(op, 1);
+      expect_bit_identical(run_channels_last(node, {&x}, {0}, 17, "onednn", Graph{}), run_node(node, {&x}, 17)[0],
+                           std::string(op) + " NHWC " + shape_str(shape));
+    }
+    const Tensor q = random_int8(shape, rng);
+    const Node plane_max = make_node("MaxPool", 1, 1, {{"kernel_shape", Shape(shape.begin() + 2, shape.end())}});
+    expect_bit_identical(run_channels_last(make_node("GlobalMaxPool", 1), {&q}, {0}, 17, "onednn", Graph{}),
+                         run_node(plane_max, {&q}, 17)[0], "int8 GlobalMaxPool NHWC " + shape_str(shape));
+  }
+}
+
+// What the onednn pools do not run (float64, other ranks) goes to the reference, which handles
+// channels-last nodes too, and reports a channels-last X that is not 4-D.
+TEST_F(OnednnPoolTest, ChannelsLastFallsBackToTheReference) {
+  std::mt19937 rng(7);
+  const Tensor x = random_floats({2, 3, 6, 5}, rng);
+  Tensor x64(DType::kFloat64, x.shape());
+  for (int64_t i = 0; i < x64.numel(); ++i) x64.set_from_double(i, x.get_as_double(i));
+  const Node max_pool = make_node("MaxPool", 1, 1, {{"kernel_shape", Shape{2, 2}}});
+  for (const Node& node : {max_pool, make_node("GlobalAveragePool", 1)})
+    expect_bit_identical(run_channels_last(node, {&x64}, {0}, 17, "onednn", Graph{}), run_node(node, {&x64}, 17)[0],
+                         "float64 " + node.op_type + " NHWC");
+  const Tensor x3 = random_floats({2, 6, 5}, rng);
+  for (const Node& node : {max_pool, make_node("GlobalMaxPool", 1)}) {
+    try {
+      run_node(channels_last(node), {&x3}, 17, "onednn", Graph{});
+      ADD_FAILURE() << node.op_type << ": expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("test_" + node.op_type), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("must be 4-D [N, H, W, C]"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // Not an assertion: reference vs onednn at ResNet-50's pooling shapes, batch 64, 2 threads.
@@ -177,7 +226,9 @@ TEST_F(OnednnPoolTest, TimingAtBatch64) {
       std::printf("  onednn %s %7.2f ms (x%.1f)", nhwc[0] == '1' ? "via nhwc" : "nchw", 1e3 * dnn, ref / dnn);
     }
     unsetenv("OCTET_ONEDNN_POOL_NHWC");
-    std::printf("  default %7.2f ms\n", 1e3 * seconds_per_run("onednn", t.node, x, 10));
+    std::printf("  default %7.2f ms", 1e3 * seconds_per_run("onednn", t.node, x, 10));
+    const double channels_last_node = seconds_per_run("onednn", channels_last(t.node), to_nhwc(x), 10);
+    std::printf("  channels-last node %7.2f ms\n", 1e3 * channels_last_node);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/reference/channels_last.h"
 #include "kernels/reference/dense.h"
 #include "kernels/reference/int8/int8_kernels.h"
 #include "kernels/reference/spatial.h"
@@ -104,7 +105,8 @@ void int8_conv_kernel(KernelContext& ctx) {
 }  // namespace
 
 void register_int8_conv_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "reference", int8_conv_kernel});
+  r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "reference",
+                  reference::with_channels_last(int8_conv_kernel, {0})});
 }
 
 }  // namespace octet

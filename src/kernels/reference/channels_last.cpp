@@ -1,0 +1,54 @@
+#include "kernels/reference/channels_last.h"
+
+#include <string>
+#include <utility>
+
+#include "kernels/reference/strided_copy.h"
+
+namespace octet::reference {
+namespace {
+
+const std::vector<int64_t> kNhwcToNchw{0, 3, 1, 2};
+const std::vector<int64_t> kNchwToNhwc{0, 2, 3, 1};
+
+Tensor permuted(const Tensor& x, const std::vector<int64_t>& perm) {
+  Tensor out = Tensor::uninitialized(x.dtype(), permuted_shape(x.shape(), perm));
+  copy_permuted(x, perm, out);
+  return out;
+}
+
+void run_channels_last(const KernelFn& nchw_kernel, const std::vector<size_t>& activation_inputs,
+                       KernelContext& ctx) {
+  for (size_t i = 1; i < ctx.node.outputs.size(); ++i)
+    if (!ctx.node.outputs[i].empty())
+      ctx.fail("a channels-last (layout " + std::string(kChannelsLast) + ") node has output 0 only, but output " +
+               std::to_string(i) + " is used");
+  std::vector<const Tensor*> inputs = ctx.inputs;
+  std::vector<Tensor> nchw_inputs;
+  nchw_inputs.reserve(activation_inputs.size());  // `inputs` points into it
+  for (size_t i : activation_inputs) {
+    if (!ctx.has_input(i)) continue;
+    const Tensor& x = ctx.input(i);
+    if (x.rank() != 4)
+      ctx.fail("channels-last (layout " + std::string(kChannelsLast) + ") input " + std::to_string(i) +
+               " must be 4-D [N, H, W, C], got " + shape_str(x.shape()));
+    inputs[i] = &nchw_inputs.emplace_back(permuted(x, kNhwcToNchw));
+  }
+  // The NCHW result is a temporary on the heap; only the channels-last output takes the caller's memory.
+  KernelContext nchw{ctx.node, ctx.opset, std::move(inputs), std::vector<Tensor>(ctx.outputs.size())};
+  nchw_kernel(nchw);
+  const Tensor& y = nchw.outputs.at(0);
+  copy_permuted(y, kNchwToNhwc,
+                ctx.make_output(0, y.dtype(), permuted_shape(y.shape(), kNchwToNhwc), /*zero_filled=*/false));
+}
+
+}  // namespace
+
+KernelFn with_channels_last(KernelFn nchw_kernel, std::vector<size_t> activation_inputs) {
+  return [nchw_kernel = std::move(nchw_kernel), activation_inputs = std::move(activation_inputs)](KernelContext& ctx) {
+    if (!ctx.node.channels_last()) return nchw_kernel(ctx);
+    run_channels_last(nchw_kernel, activation_inputs, ctx);
+  };
+}
+
+}  // namespace octet::reference
