@@ -14,7 +14,9 @@
 namespace octet {
 
 using TensorMap = std::map<std::string, Tensor>;
-// Called with every value a node produces, as it is produced (calibration hooks in here).
+// Called with every value a node produces, as it is produced (calibration hooks in
+// here). The tensor is valid during the call only: later nodes may reuse its
+// memory (the arena, in-place kernels), so an observer clones what it keeps.
 using ValueObserver = std::function<void(const std::string& name, const Tensor& value)>;
 
 // Where one run puts node outputs, and what it learns from each node: an
@@ -54,6 +56,7 @@ class Executor {
     std::vector<long> inputs;   // value slots; -1 for an omitted input
     std::vector<long> outputs;  // value slots; -1 for an unused output
     std::vector<size_t> release_after;  // value slots whose last use is this node
+    std::vector<bool> last_read;        // per input: its value dies here and no other input is the same value
   };
   std::vector<Step> steps_;                // one per node
   std::map<std::string, size_t> slot_of_;  // value name -> slot index

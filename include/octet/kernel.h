@@ -28,8 +28,15 @@ struct KernelContext {
   std::vector<const Tensor*> inputs;      // nullptr for an omitted optional input
   std::vector<Tensor> outputs;            // one per node output, filled by the kernel
   OutputAllocator* allocator = nullptr;   // where make_output puts outputs; null: the heap
+  // Set by the executor: whether input i's memory may be overwritten (see can_overwrite_input).
+  std::function<bool(size_t)> overwritable;
 
   size_t num_inputs() const { return inputs.size(); }
+  // True when no one reads input i's memory after this node: a kernel may then
+  // compute an output of the same type and size in place and return it as that
+  // output (outputs[o] = *inputs[i]), e.g. a conv whose residual input becomes
+  // its result. The execution context's memory planner sees the output alias the input.
+  bool can_overwrite_input(size_t i) const { return has_input(i) && overwritable && overwritable(i); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   // Input i, or an error naming the node when a required input is missing.
   const Tensor& input(size_t i) const;

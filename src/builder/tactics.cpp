@@ -110,7 +110,7 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
     inputs[graph.inputs[i].name] = random_tensor(graph.inputs[i].dtype, graph.inputs[i].shape_at_batch(options.batch),
                                                  static_cast<uint32_t>(i));
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
-  Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t; });
+  Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t.clone(); });
 
   int decided = 0, cached = 0;
   for (auto& node : graph.nodes) {

@@ -1,5 +1,7 @@
 #include "octet/executor.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <set>
 
 namespace octet {
@@ -16,7 +18,7 @@ Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(g
     std::unique_ptr<PreparedKernel> kernel = def->bind(node, graph_);
     if (!kernel)
       throw UnsupportedError(node.describe() + ": the " + chosen + " backend does not handle this configuration");
-    steps_.push_back(Step{std::move(kernel), graph_.opset(node.domain), {}, {}, {}});
+    steps_.push_back(Step{std::move(kernel), graph_.opset(node.domain), {}, {}, {}, {}});
   }
   // Give every value a slot, and free each intermediate after its last reader.
   auto slot = [&](const std::string& name) {
@@ -42,8 +44,21 @@ Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(g
     for (const auto& in : graph_.nodes[i].inputs) steps_[i].inputs.push_back(in.empty() ? -1 : static_cast<long>(slot_of_.at(in)));
     for (const auto& out : graph_.nodes[i].outputs)
       steps_[i].outputs.push_back(out.empty() ? -1 : static_cast<long>(slot_of_.at(out)));
+    const std::vector<long>& ins = steps_[i].inputs;
+    const std::vector<size_t>& dying = steps_[i].release_after;
+    for (long in : ins)
+      steps_[i].last_read.push_back(in >= 0 && std::count(ins.begin(), ins.end(), in) == 1 &&
+                                    std::count(dying.begin(), dying.end(), static_cast<size_t>(in)) == 1);
   }
 }
+
+namespace {
+// Whether the byte ranges of two tensors overlap.
+bool overlap(const Tensor& a, const Tensor& b) {
+  const auto a0 = reinterpret_cast<uintptr_t>(a.raw()), b0 = reinterpret_cast<uintptr_t>(b.raw());
+  return a.nbytes() && b.nbytes() && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+}  // namespace
 
 void Executor::check_inputs(const TensorMap& inputs) const {
   for (const auto& [name, t] : inputs) {
@@ -83,6 +98,15 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, 
     const Step& step = steps_[i];
     KernelContext ctx{node, step.opset, {}, std::vector<Tensor>(node.outputs.size())};
     if (memory) ctx.allocator = memory->allocator_for(i);
+    // A dying input may be overwritten unless its memory is also another live
+    // value's (a Reshape's view of it, a graph input).
+    ctx.overwritable = [&](size_t k) {
+      if (k >= step.last_read.size() || !step.last_read[k]) return false;
+      const Tensor& t = values[step.inputs[k]];
+      for (size_t s = 0; s < values.size(); ++s)
+        if (static_cast<long>(s) != step.inputs[k] && !values[s].empty() && overlap(values[s], t)) return false;
+      return true;
+    };
     ctx.inputs.reserve(step.inputs.size());
     for (size_t k = 0; k < step.inputs.size(); ++k) {
       const Tensor* t = step.inputs[k] < 0 ? nullptr : &values[step.inputs[k]];

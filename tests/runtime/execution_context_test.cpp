@@ -146,7 +146,7 @@ TEST_F(ExecutionContexts, OutputsSurviveLaterRuns) {
 TEST_F(ExecutionContexts, ObserverSeesArenaValues) {
   const TensorMap feed = feeds(1)[0];
   TensorMap heap_values, arena_values;
-  resnet_fp32_->make_executor().run(feed, [&](const std::string& name, const Tensor& t) { heap_values[name] = t; });
+  resnet_fp32_->make_executor().run(feed, [&](const std::string& name, const Tensor& t) { heap_values[name] = t.clone(); });
   ExecutionContext context = resnet_fp32_->create_execution_context();
   context.execute(feed);
   context.execute(feed, [&](const std::string& name, const Tensor& t) { arena_values[name] = t.clone(); });

@@ -93,3 +93,58 @@ TEST(Graph, UndefinedValueIsReported) {
     EXPECT_NE(std::string(e.what()).find("'nowhere'"), std::string::npos) << e.what();
   }
 }
+
+// A kernel (test domain) recording, for each of its inputs, whether the executor
+// lets it overwrite that input's memory; it outputs a copy of input 0.
+namespace {
+std::map<std::string, std::vector<bool>>& overwritable_seen() {
+  static std::map<std::string, std::vector<bool>> seen;
+  return seen;
+}
+const bool kProbeRegistered = [] {
+  KernelRegistry::global().add(KernelDef{"OverwriteProbe", "octet.test", 1, 1, "reference", [](KernelContext& ctx) {
+    std::vector<bool>& seen = overwritable_seen()[ctx.node.name];
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) seen.push_back(ctx.can_overwrite_input(i));
+    ctx.outputs[0] = ctx.input(0).clone();
+  }});
+  return true;
+}();
+
+Node node(const std::string& op, std::vector<std::string> ins, std::vector<std::string> outs, std::string domain = "") {
+  Node n;
+  n.name = outs[0];
+  n.op_type = op;
+  n.domain = std::move(domain);
+  n.inputs = std::move(ins);
+  n.outputs = std::move(outs);
+  return n;
+}
+Node probe(std::vector<std::string> ins, const std::string& out) { return node("OverwriteProbe", std::move(ins), {out}, "octet.test"); }
+}  // namespace
+
+TEST(Executor, InputsMayBeOverwrittenOnlyWhereNothingElseSeesTheirMemory) {
+  ASSERT_TRUE(kProbeRegistered);
+  Graph g;
+  g.opsets = {{"", 17}, {"octet.test", 1}};
+  g.inputs = {ValueInfo{"x", DType::kFloat32, {{4, ""}}, true}};
+  g.initializers["shape"] = Tensor(DType::kInt64, {1});
+  g.initializers["shape"].data<int64_t>()[0] = 4;
+  g.nodes = {
+      node("Relu", {"x"}, {"a"}),            // a: read by the probe only
+      node("Relu", {"x"}, {"b"}),            // b: read by the probe and later by a Relu
+      node("Relu", {"x"}, {"c"}),            // c: a graph output
+      node("Relu", {"x"}, {"d"}),            // d: viewed by a Reshape whose view dies first
+      node("Reshape", {"d", "shape"}, {"view"}),
+      probe({"a", "b", "c", "x", "view"}, "p1"),
+      probe({"e", "e"}, "p2"),               // the same value twice
+      node("Relu", {"b"}, {"e"}),
+      node("Relu", {"d"}, {"f"}),
+  };
+  g.outputs = {ValueInfo{"p1"}, ValueInfo{"p2"}, ValueInfo{"c"}, ValueInfo{"f"}};
+  g.sort_topologically();
+  Tensor x(DType::kFloat32, {4});
+  overwritable_seen().clear();
+  Executor(g).run({{"x", x}});
+  EXPECT_EQ(overwritable_seen()["p1"], (std::vector<bool>{true, false, false, false, false}));
+  EXPECT_EQ(overwritable_seen()["p2"], (std::vector<bool>{false, false}));
+}

@@ -1,6 +1,7 @@
 """`octet build --int8`: calibration that does not depend on batching or order,
 calibration caches (reuse, staleness, TensorRT's, malformed), bad calibration
 data, per-layer precision and what `octet inspect` shows of an INT8 plan."""
+import json
 import os
 import re
 
@@ -321,3 +322,18 @@ def test_inspect_int8_plan_shows_scales_and_precisions(run_octet, calib_npy, tmp
                 assert scale == pytest.approx(cached[tensor.removesuffix("::int8")], abs=1e-6), f"{name}: {tensor}"
                 produced += 1
     assert produced >= 5, out
+
+
+def test_compare_reports_every_layer_in_the_models_order(run_octet, calib_npy, fashion_npy, tmp_path):
+    """`octet compare` lines the INT8 engine's layers (NHWC between convs) up with the FP32 model's:
+    misordered values would give an SQNR near 0 dB."""
+    model = os.path.join(os.path.dirname(LENET), "resnet.onnx")
+    plan, report = tmp_path / "resnet.plan", tmp_path / "compare.json"
+    run_octet("build", model, "-o", plan, "--int8", "--calib-data", calib_npy, "--quiet")
+    assert "NHWC" in run_octet("inspect", plan).stdout
+    run_octet("compare", model, plan, "--data", fashion_npy("test", 200), "--json", report)
+    with open(report) as f:
+        layers = json.load(f)["layers"]
+    convs = [name for name in layers if "Conv" in name or "Relu" in name]
+    assert len(convs) >= 8, layers
+    assert all(layer["sqnr_db"] > 15 for layer in layers.values()), layers

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cstdio>
 #include <fstream>
+#include <set>
 
 #include "commands.h"
 #include "octet/npy.h"
@@ -34,6 +35,17 @@ std::vector<float> real_values(const Tensor& t, const Engine& engine, const std:
   if (auto it = engine.scales().find(name); it != engine.scales().end() && t.dtype() == DType::kInt8)
     for (auto& x : v) x *= it->second;
   return v;
+}
+
+// The values of a channels-last [N, H, W, C] tensor in the FP32 model's NCHW order.
+std::vector<float> nchw_order(const std::vector<float>& nhwc, const Shape& shape) {
+  const int64_t n = shape[0], h = shape[1], w = shape[2], c = shape[3];
+  std::vector<float> nchw(nhwc.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t k = 0; k < c; ++k) nchw[((i * c + k) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + k];
+  return nchw;
 }
 
 std::vector<int64_t> top1(const Tensor& logits) {
@@ -79,6 +91,10 @@ Runner add_compare(CLI::App& app) {
                    a->model.c_str());
     const Executor ref_exec = reference.make_executor();
     const Executor eng_exec = engine.make_executor();
+    // The engine's channels-last values (docs/graph_passes.md) are compared in NCHW order.
+    std::set<std::string> channels_last;
+    for (const auto& node : engine.graph().nodes)
+      if (node.channels_last()) channels_last.insert(node.outputs.begin(), node.outputs.end());
     const Tensor data = read_npy(a->data);
     if (data.rank() == 0 || data.dim(0) == 0) throw Error(a->data + ": no samples");
     if (ref_exec.graph().inputs.size() != 1) throw Error("compare supports one-input models");
@@ -102,7 +118,9 @@ Runner add_compare(CLI::App& app) {
       });
       const TensorMap eng_out = eng_exec.run(feed, [&](const std::string& name, const Tensor& t) {
         if (auto it = ref_values.find(name); it != ref_values.end() && t.numel() == static_cast<int64_t>(it->second.size()))
-          per_layer[name].add(it->second, real_values(t, engine, name));
+          per_layer[name].add(it->second, channels_last.count(name) && t.rank() == 4
+                                              ? nchw_order(real_values(t, engine, name), t.shape())
+                                              : real_values(t, engine, name));
       });
       for (const auto& [name, t] : ref_out) per_output[name].add(t.to_floats(), real_values(eng_out.at(name), engine, name));
       const auto r = top1(ref_out.at(ref_exec.graph().outputs[0].name));
@@ -138,6 +156,12 @@ Runner add_compare(CLI::App& app) {
       bool first = true;
       for (const auto& [name, s] : per_output) {
         js << (first ? "" : ", ") << "\"" << name << "\": {\"max_abs\": " << s.max_abs << ", \"sqnr_db\": " << s.sqnr_db() << "}";
+        first = false;
+      }
+      js << "}, \"layers\": {";
+      first = true;
+      for (const auto& [name, s] : per_layer) {
+        js << (first ? "" : ", ") << "\"" << name << "\": {\"sqnr_db\": " << s.sqnr_db() << "}";
         first = false;
       }
       js << "}}\n";

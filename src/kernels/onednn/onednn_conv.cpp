@@ -66,7 +66,11 @@ class ConvKernel : public PreparedKernel {
       ctx.fail("residual " + std::string(dtype_name(residual->dtype())) + shape_str(residual->shape()) +
                " must have the output's dtype and shape, " + std::string(dtype_name(config_.dst_dtype)) +
                shape_str(plan->output_shape));
-    Tensor& y = ctx.make_output(0, config_.dst_dtype, plan->output_shape, /*zero_filled=*/false);
+    // A residual no one reads afterwards becomes Y: the sum post-op adds the conv
+    // into it in place, saving a copy of Z (as large as Y) per run.
+    const bool in_place = residual && !plan->dst_reorder && ctx.can_overwrite_input(3);
+    Tensor& y = in_place ? (ctx.outputs[0] = *residual)
+                         : ctx.make_output(0, config_.dst_dtype, plan->output_shape, /*zero_filled=*/false);
 
     memory src = onednn::wrap(plan->src_plain, x.raw());
     memory dst = onednn::wrap(plan->dst_plain, y.raw());
@@ -79,7 +83,7 @@ class ConvKernel : public PreparedKernel {
                                                                                         plan->dst.get_size()))
                                         : dst;
     // The sum post-op adds what dst holds: Z, in the primitive's dst layout.
-    if (residual)
+    if (residual && !in_place)
       onednn::execute(*plan->residual_reorder, {{DNNL_ARG_FROM, onednn::wrap(plan->dst_plain, residual->raw())},
                                                 {DNNL_ARG_TO, conv_dst}});
     std::unordered_map<int, memory> args{
