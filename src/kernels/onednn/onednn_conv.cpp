@@ -59,7 +59,11 @@ class ConvKernel : public PreparedKernel {
                " for W " + shape_str(config_.weight_shape) + " (group " + std::to_string(config_.group) + ")");
 
     Shape key = x.shape();
-    key.push_back(onednn::adopt_thread_count());
+    // Multiply-adds, counting the output as the input's size over the strides.
+    const Shape& w = config_.weight_shape;
+    const int64_t macs = x.numel() / channels * w[0] * w[1] * w[2] * w[3] /
+                         (config_.window.strides[0] * config_.window.strides[1]);
+    key.push_back(onednn::adopt_thread_count(macs, onednn::kSerialMultiplyAdds));
     const auto plan = plans_.get(key, [&] { return make_plan(ctx, x.shape()); });
     const Tensor* residual = config_.residual ? &ctx.input(3) : nullptr;
     if (residual && (residual->dtype() != config_.dst_dtype || residual->shape() != plan->output_shape))

@@ -45,7 +45,8 @@ class DenseKernel : public PreparedKernel {
     const int64_t rows = a.numel() / config_.k;
     if (rows == 0 || config_.n == 0) return;
 
-    const auto plan = plans_.get({rows, onednn::adopt_thread_count()}, [&] { return make_plan(rows); });
+    const int threads = onednn::adopt_thread_count(rows * config_.k * config_.n, onednn::kSerialMultiplyAdds);
+    const auto plan = plans_.get({rows, threads}, [&] { return make_plan(rows); });
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::wrap(plan->src, a.raw())},
                                          {DNNL_ARG_WEIGHTS, plan->weights},
                                          {DNNL_ARG_DST, onednn::wrap(plan->dst, y.raw())}};

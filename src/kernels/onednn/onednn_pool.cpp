@@ -89,7 +89,7 @@ class PoolKernel : public PreparedKernel {
                                    window.pads_end[0],
                                    window.pads_end[1],
                                    static_cast<int64_t>(x.dtype()),
-                                   onednn::adopt_thread_count()};
+                                   onednn::adopt_thread_count(x.numel(), onednn::kSerialElements)};
     const auto plan = plans_.get(key, [&] { return make_plan(x.dtype(), src_dims, dst_dims, window); });
     const memory src = onednn::wrap(plan->src, x.raw()), dst = onednn::wrap(plan->dst, y.raw());
     if (!plan->to_pool_layout) return onednn::execute(plan->pool, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});

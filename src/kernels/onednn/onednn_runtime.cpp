@@ -18,8 +18,8 @@ const dnnl::engine& engine() {
   return cpu;
 }
 
-int adopt_thread_count() {
-  const int threads = num_threads();
+int adopt_thread_count(int64_t work, int64_t serial_below) {
+  const int threads = work < serial_below ? 1 : num_threads();
 #if DNNL_CPU_RUNTIME == DNNL_RUNTIME_OMP
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
 #endif

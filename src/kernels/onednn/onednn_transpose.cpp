@@ -31,7 +31,7 @@ class NchwNhwcTransposeKernel : public PreparedKernel {
     if (y.numel() == 0) return;
     std::vector<int64_t> key(dims.begin(), dims.end());
     key.push_back(static_cast<int64_t>(dtype));
-    key.push_back(onednn::adopt_thread_count());
+    key.push_back(onednn::adopt_thread_count(x.numel(), onednn::kSerialElements));
     const auto plan = plans_.get(key, [&] {
       const memory::data_type type = onednn::data_type(dtype);
       const memory::desc from(dims, type, from_.tag()), to(dims, type, to_.tag());
