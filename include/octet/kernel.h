@@ -80,6 +80,11 @@ struct KernelDef {
   std::unique_ptr<PreparedKernel> bind(const Node& node, const Graph& graph) const;
 };
 
+// For preparers: whether `node` has input `index` (not omitted), and that input
+// when it is an initializer of `graph` (a constant: weights, bias), else nullptr.
+bool node_has_input(const Node& node, size_t index);
+const Tensor* constant_input(const Node& node, const Graph& graph, size_t index);
+
 class KernelRegistry {
  public:
   // The registry holding every built-in kernel.

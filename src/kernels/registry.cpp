@@ -5,6 +5,7 @@
 
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/reference/reference_kernels.h"
+#include "kernels/x86/x86_kernels.h"
 
 namespace octet {
 
@@ -31,11 +32,22 @@ void KernelContext::fail(const std::string& what) const {
   throw Error(node.describe() + ": " + what);
 }
 
+bool node_has_input(const Node& node, size_t index) {
+  return index < node.inputs.size() && !node.inputs[index].empty();
+}
+
+const Tensor* constant_input(const Node& node, const Graph& graph, size_t index) {
+  if (!node_has_input(node, index)) return nullptr;
+  auto it = graph.initializers.find(node.inputs[index]);
+  return it == graph.initializers.end() ? nullptr : &it->second;
+}
+
 KernelRegistry& KernelRegistry::global() {
   static KernelRegistry* registry = [] {
     auto* r = new KernelRegistry;
     register_reference_kernels(*r);
     register_onednn_kernels(*r);
+    register_x86_kernels(*r);
     return r;
   }();
   return *registry;

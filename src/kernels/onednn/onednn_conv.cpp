@@ -159,10 +159,10 @@ class ConvKernel : public PreparedKernel {
 // `weight_dtype` (and `bias_dtype`). Invalid attributes are reported as errors.
 std::optional<ConvConfig> read_conv_config(const Node& node, const Graph& graph, DType weight_dtype,
                                            DType bias_dtype) {
-  const Tensor* w = onednn::initializer(node, graph, 1);
-  const Tensor* b = onednn::initializer(node, graph, 2);
+  const Tensor* w = constant_input(node, graph, 1);
+  const Tensor* b = constant_input(node, graph, 2);
   if (!w || w->dtype() != weight_dtype || w->rank() != 4) return std::nullopt;
-  if (onednn::has_input(node, 2) && (!b || b->dtype() != bias_dtype)) return std::nullopt;
+  if (node_has_input(node, 2) && (!b || b->dtype() != bias_dtype)) return std::nullopt;
 
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, w, b}, {}};
   ConvConfig c;
@@ -205,8 +205,8 @@ std::optional<ConvConfig> read_fp32_conv_config(const Node& node, const Graph& g
 std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
   std::optional<ConvConfig> config = read_fp32_conv_config(node, graph);
   if (!config) return nullptr;
-  return std::make_unique<ConvKernel>(std::move(*config), *onednn::initializer(node, graph, 1),
-                                      onednn::initializer(node, graph, 2));
+  return std::make_unique<ConvKernel>(std::move(*config), *constant_input(node, graph, 1),
+                                      constant_input(node, graph, 2));
 }
 
 // octet.FusedConv: activation(Conv(X, W, B) + Z) as the FP32 Conv with post-ops,
@@ -216,7 +216,7 @@ std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph
   if (!config) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {}, {}};
   dnnl::post_ops ops;
-  if (onednn::has_input(node, 3)) {
+  if (node_has_input(node, 3)) {
     config->residual = true;
     // The GEMM convolution's sum post-op rereads the whole NCHW output: measured 3x
     // slower than the blocked direct conv for ResNet-50's 64->256 1x1 at batch 64.
@@ -242,16 +242,16 @@ std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph
     ctx.fail("unknown activation '" + activation + "'");
   }
   config->attr.set_post_ops(ops);
-  return std::make_unique<ConvKernel>(std::move(*config), *onednn::initializer(node, graph, 1),
-                                      onednn::initializer(node, graph, 2));
+  return std::make_unique<ConvKernel>(std::move(*config), *constant_input(node, graph, 1),
+                                      constant_input(node, graph, 2));
 }
 
 std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph& graph) {
   if (!onednn::exact_int8_products()) return nullptr;
   std::optional<ConvConfig> config = read_conv_config(node, graph, DType::kInt8, DType::kInt32);
   if (!config) return nullptr;
-  const Tensor& w = *onednn::initializer(node, graph, 1);
-  const Tensor* b = onednn::initializer(node, graph, 2);
+  const Tensor& w = *constant_input(node, graph, 1);
+  const Tensor* b = constant_input(node, graph, 2);
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, &w, b}, {}};
   const int8::Requantizer rq = int8::read_requantizer(ctx, w.dim(0));
   int8::require_weight_range(ctx, 1);

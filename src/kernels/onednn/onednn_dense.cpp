@@ -85,7 +85,7 @@ class DenseKernel : public PreparedKernel {
 // Y = alpha * A * op(B) + beta * C, with B and C constant and C the same for every
 // row (a scalar, [N] or [1, N]): alpha folds into the weights, beta * C into the bias.
 std::unique_ptr<PreparedKernel> prepare_gemm(const Node& node, const Graph& graph) {
-  const Tensor* b = onednn::initializer(node, graph, 1);
+  const Tensor* b = constant_input(node, graph, 1);
   if (node.attr_int("transA", 0) != 0 || !b || b->dtype() != DType::kFloat32 || b->rank() != 2) return nullptr;
   const bool trans_b = node.attr_int("transB", 0) != 0;
   DenseConfig config;
@@ -94,8 +94,8 @@ std::unique_ptr<PreparedKernel> prepare_gemm(const Node& node, const Graph& grap
   config.attr = onednn::base_attr();
 
   std::optional<Tensor> bias;
-  if (onednn::has_input(node, 2)) {
-    const Tensor* c = onednn::initializer(node, graph, 2);
+  if (node_has_input(node, 2)) {
+    const Tensor* c = constant_input(node, graph, 2);
     const bool row_broadcast =
         c && c->rank() <= 2 && (c->numel() == 1 || (c->numel() == config.n && c->dim(-1) == config.n));
     if (!row_broadcast || c->dtype() != DType::kFloat32) return nullptr;
@@ -114,7 +114,7 @@ std::unique_ptr<PreparedKernel> prepare_gemm(const Node& node, const Graph& grap
 }
 
 std::unique_ptr<PreparedKernel> prepare_matmul(const Node& node, const Graph& graph) {
-  const Tensor* b = onednn::initializer(node, graph, 1);
+  const Tensor* b = constant_input(node, graph, 1);
   if (!b || b->dtype() != DType::kFloat32 || b->rank() != 2) return nullptr;
   DenseConfig config;
   config.k = b->dim(0);
@@ -124,10 +124,10 @@ std::unique_ptr<PreparedKernel> prepare_matmul(const Node& node, const Graph& gr
 }
 
 std::unique_ptr<PreparedKernel> prepare_int8_matmul(const Node& node, const Graph& graph) {
-  const Tensor* w = onednn::initializer(node, graph, 1);
-  const Tensor* bias = onednn::initializer(node, graph, 2);
+  const Tensor* w = constant_input(node, graph, 1);
+  const Tensor* bias = constant_input(node, graph, 2);
   if (!onednn::exact_int8_products() || !w || w->dtype() != DType::kInt8 || w->rank() != 2) return nullptr;
-  if (onednn::has_input(node, 2) && (!bias || bias->dtype() != DType::kInt32)) return nullptr;
+  if (node_has_input(node, 2) && (!bias || bias->dtype() != DType::kInt32)) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, w, bias}, {}};
   DenseConfig config;
   config.src_dtype = DType::kInt8;

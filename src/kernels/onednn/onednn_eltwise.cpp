@@ -240,8 +240,8 @@ class DequantizeLinearKernel : public PreparedKernel {
 // configuration the loops do not cover (per-axis, not float32 / 8-bit).
 template <class Kernel>
 std::unique_ptr<PreparedKernel> prepare_per_tensor(const Node& node, const Graph& graph) {
-  const Tensor* scale = onednn::initializer(node, graph, 1);
-  const Tensor* zero_point = onednn::initializer(node, graph, 2);
+  const Tensor* scale = constant_input(node, graph, 1);
+  const Tensor* zero_point = constant_input(node, graph, 2);
   const bool scale_covered = !scale || is_per_tensor(*scale, nullptr);
   const bool zero_point_covered = !zero_point || (is_8bit(zero_point->dtype()) && zero_point->numel() == 1);
   if (!scale_covered || !zero_point_covered) return nullptr;

@@ -139,12 +139,4 @@ dnnl::memory Constant::in_layout(const dnnl::memory::desc& wanted) const {
   return memory;
 }
 
-bool has_input(const Node& node, size_t index) { return index < node.inputs.size() && !node.inputs[index].empty(); }
-
-const Tensor* initializer(const Node& node, const Graph& graph, size_t index) {
-  if (!has_input(node, index)) return nullptr;
-  auto it = graph.initializers.find(node.inputs[index]);
-  return it == graph.initializers.end() ? nullptr : &it->second;
-}
-
 }  // namespace octet::onednn

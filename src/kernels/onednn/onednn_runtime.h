@@ -129,9 +129,5 @@ class PlanCache {
   mutable std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans_;
 };
 
-// Whether `node` has input `index` (not omitted).
-bool has_input(const Node& node, size_t index);
-// Input `index` of `node` when it is an initializer, else nullptr.
-const Tensor* initializer(const Node& node, const Graph& graph, size_t index);
 
 }  // namespace octet::onednn
