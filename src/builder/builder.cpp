@@ -11,6 +11,7 @@
 #include "calibration/calibrate.h"
 #include "octet/calibration_cache.h"
 #include "passes/passes.h"
+#include "plugins/plugin_node.h"
 
 namespace octet {
 namespace {
@@ -159,6 +160,8 @@ Engine build_engine(const Graph& network, const BuilderConfig& config) {
       if (auto it = scales.find(n.inputs[0]); it != scales.end()) scales[n.outputs[0]] = it->second;
     }
   }
+  // The plan keeps each plugin's serialized state, not its fields.
+  freeze_plugin_states(graph);
   choose_kernels(graph, config);
   return Engine(std::move(graph), std::move(scales), built.info());
 }

@@ -5,6 +5,8 @@
 #include <limits>
 #include <optional>
 
+#include "plugins/plugin_node.h"
+
 namespace octet {
 namespace {
 
@@ -48,6 +50,7 @@ class Quantizer {
       if (absorbed_.count(i)) continue;
       if (mode_[i] == Mode::kCompute) emit_compute(i);
       else if (mode_[i] == Mode::kPassthrough) emit_passthrough(i);
+      else if (mode_[i] == Mode::kInt8Plugin) emit_int8_plugin(i);
       else emit_fp32(i);
     }
     keep_used_initializers();
@@ -60,7 +63,8 @@ class Quantizer {
   }
 
  private:
-  enum class Mode { kFp32, kCompute, kPassthrough };
+  // kInt8Plugin: a plugin that declared INT8 for all its tensors gets INT8 inputs and gives INT8 outputs.
+  enum class Mode { kFp32, kCompute, kPassthrough, kInt8Plugin };
 
   const Tensor* initializer(const std::string& name) const {
     auto it = in_.initializers.find(name);
@@ -131,6 +135,24 @@ class Quantizer {
     return false;
   }
 
+  // A plugin runs INT8 when every input and output has a scale (graph outputs stay
+  // FP32) and the plugin supports INT8 for all of them; otherwise it runs FP32,
+  // with DequantizeLinear / QuantizeLinear around it.
+  bool can_run_int8_plugin(size_t i) const {
+    const Node& n = in_.nodes[i];
+    if (!is_plugin_node(n) || fp32_layers_.count(n.name)) return false;
+    std::vector<float> input_scales, output_scales;
+    for (const auto& in : n.inputs) {
+      if (in.empty() || initializer(in) || !scale_of(in)) return false;
+      input_scales.push_back(*scale_of(in));
+    }
+    for (const auto& out : n.outputs) {
+      if (out.empty() || graph_outputs_.count(out) || !scale_of(out)) return false;
+      output_scales.push_back(*scale_of(out));
+    }
+    return plugin_supports_int8(n, in_, input_scales, output_scales);
+  }
+
   // Concat stays INT8 only when every input is INT8 at one scale (no requantization needed).
   static bool same_int8_scale(const Node& n, const std::map<std::string, float>& int8_values) {
     for (const auto& in : n.inputs)
@@ -148,6 +170,9 @@ class Quantizer {
         mode_[i] = Mode::kCompute;
         if (auto f = fused_.find(i); f != fused_.end()) absorbed_.insert(f->second.node);
         int8_values[final_output(i)] = *scale_of(final_output(i));
+      } else if (can_run_int8_plugin(i)) {
+        mode_[i] = Mode::kInt8Plugin;
+        for (const auto& out : n.outputs) int8_values[out] = *scale_of(out);
       } else if (!fp32_layers_.count(n.name) && !graph_outputs_.count(n.outputs[0]) &&
                  int8_values.count(n.inputs[0]) &&
                  (is_int8_passthrough(n.op_type) || (n.op_type == "Concat" && same_int8_scale(n, int8_values)))) {
@@ -305,6 +330,21 @@ class Quantizer {
   void emit_passthrough(size_t i) {
     Node n = in_.nodes[i];
     out_.scales[n.outputs[0]] = out_.scales.at(n.inputs[0]);
+    out_.graph.nodes.push_back(std::move(n));
+  }
+
+  // The plugin reads each input's INT8 tensor at that tensor's scale (a pass-through
+  // value keeps its producer's) and writes its outputs at their calibrated scales.
+  void emit_int8_plugin(size_t i) {
+    Node n = in_.nodes[i];
+    std::vector<float> input_scales, output_scales;
+    for (auto& name : n.inputs) {
+      name = int8_value(name);
+      input_scales.push_back(out_.scales.at(name));
+    }
+    for (const auto& out : n.outputs) output_scales.push_back(out_.scales[out] = *scale_of(out));
+    n.attributes[kPluginInputScales] = input_scales;
+    n.attributes[kPluginOutputScales] = output_scales;
     out_.graph.nodes.push_back(std::move(n));
   }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "octet/kernel.h"
+#include "plugins/plugin_node.h"
 
 namespace octet {
 namespace {
@@ -171,6 +172,14 @@ void fold_constant_nodes(Graph& g) {
   g.nodes = std::move(kept);
 }
 
+// A node whose op has no built-in kernel on any backend runs a registered plugin
+// of that name. In graph order, so a plugin sees the shapes declared for the plugins before it.
+void map_plugin_nodes(Graph& g) {
+  for (auto& node : g.nodes)
+    if (KernelRegistry::global().candidates(node.domain, node.op_type, g.opset(node.domain)).empty())
+      map_to_plugin(node, g);
+}
+
 Graph graph_from_model(onnx::ModelProto& model, const std::string& origin,
                        const std::string& base_dir) {
   Graph g;
@@ -214,6 +223,7 @@ Graph graph_from_model(onnx::ModelProto& model, const std::string& origin,
   try {
     fold_constant_nodes(g);
     g.sort_topologically();
+    map_plugin_nodes(g);
   } catch (const UnsupportedError& e) {
     throw UnsupportedError(origin + ": " + e.what());
   } catch (const Error& e) {

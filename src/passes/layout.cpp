@@ -11,6 +11,7 @@
 
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
+#include "plugins/plugin_node.h"
 
 namespace octet {
 namespace {
@@ -92,6 +93,7 @@ class ChannelsLastConversion {
 
  private:
   bool convertible(const Node& n) const {
+    if (is_plugin_node(n)) return plugin_converts(n);
     const std::vector<size_t> activations = channels_last_inputs(n);
     if (!activations.empty()) {
       for (size_t i : activations)
@@ -119,6 +121,16 @@ class ChannelsLastConversion {
       }
     }
     return reads_nhwc;
+  }
+
+  // A plugin reading only NHWC values switches when it supports channels-last
+  // (with the precision the quantizer chose); otherwise it reads NCHW copies.
+  bool plugin_converts(const Node& n) const {
+    for (const auto& in : n.inputs)
+      if (!nhwc_.count(in)) return false;
+    for (const auto& out : n.outputs)
+      if (rank_of(g_, out) != 4) return false;
+    return !n.inputs.empty() && plugin_supports_channels_last(n, g_);
   }
 
   void rewrite_converted(Node& n) {

@@ -15,6 +15,7 @@
 #endif
 
 #include "octet/calibration_cache.h"
+#include "plugins/plugin_node.h"
 
 namespace octet {
 namespace {
@@ -351,6 +352,14 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
     g.nodes.push_back(std::move(node));
   }
   if (!p.done()) throw Error(origin + ": corrupt plan (trailing bytes in payload)");
+  for (const auto& node : g.nodes) {
+    if (!is_plugin_node(node)) continue;
+    try {
+      plugin_creator(node);
+    } catch (const Error& e) {
+      throw Error(origin + ": " + e.what());
+    }
+  }
   return Engine(std::move(g), std::move(scales), std::move(info));
 }
 

@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <set>
 
+#include "plugins/plugin_node.h"
+
 namespace octet {
 
 Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(graph)) {
   const auto& registry = KernelRegistry::global();
-  for (const auto& node : graph_.nodes) {
+  auto bind_builtin = [&](const Node& node) {
     const std::string& chosen = node.backend.empty() ? backend : node.backend;
     const KernelDef* def = registry.find(node.domain, node.op_type, graph_.opset(node.domain), chosen);
     if (!def)
@@ -18,6 +20,10 @@ Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(g
     std::unique_ptr<PreparedKernel> kernel = def->bind(node, graph_);
     if (!kernel)
       throw UnsupportedError(node.describe() + ": the " + chosen + " backend does not handle this configuration");
+    return kernel;
+  };
+  for (const auto& node : graph_.nodes) {
+    std::unique_ptr<PreparedKernel> kernel = is_plugin_node(node) ? bind_plugin(node, graph_) : bind_builtin(node);
     steps_.push_back(Step{std::move(kernel), graph_.opset(node.domain), {}, {}, {}, {}});
   }
   // Give every value a slot, and free each intermediate after its last reader.
