@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Configures and builds octet (Release) into build/.
+# Configures and builds octet (Release) into build/, with the Python module in
+# build/python (PYTHONPATH=build/python; docs/python.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+python=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter whose pybind11 (PyPI) builds the module
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DOCTET_PYTHON=ON \
+  -DPython_EXECUTABLE="$python" -Dpybind11_DIR="$("$python" -m pybind11 --cmakedir)" > /dev/null
 cmake --build build -j"$(nproc)"

@@ -27,5 +27,6 @@ if ((${#missing[@]})); then
 fi
 
 # The python3 first on PATH (not Debian's /usr/bin/python3) runs the Python tests
-# and benchmarks against onnxruntime, octet's oracle and peer.
+# and benchmarks against onnxruntime, octet's oracle and peer, and its pybind11 (2.12
+# or later: Debian's 2.10 cannot run against numpy 2) builds the octet module.
 python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/requirements.txt"

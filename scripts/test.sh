@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README's test command: installs dependencies, builds, then runs every test
-# (GoogleTest suites and the ONNX conformance run under CTest, then pytest).
+# (GoogleTest suites and the ONNX conformance run under CTest, then pytest, whose
+# tests/python import the octet module from build/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

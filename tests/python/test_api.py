@@ -1,0 +1,183 @@
+"""The Python API over FP32 builds: parser, network, builder, runtime, engine, execution context, errors."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from octet_testing import octet  # the module octet_testing located
+from octet_testing import LENET, array_calibrator, int8_config, parse
+from octet_testing import builder, calib_data, lenet, logger, test_images  # noqa: F401 (fixtures)
+
+
+def test_network_describes_the_parsed_model(lenet):
+    assert (lenet.num_inputs, lenet.num_outputs) == (1, 1)
+    x, logits = lenet.get_input(0), lenet.get_output(0)
+    assert (x.name, x.shape, x.dtype) == ("input", (-1, 1, 28, 28), np.float32)
+    assert (logits.name, logits.shape) == ("logits", (-1, 10))
+    types = [lenet.get_layer(i).type for i in range(lenet.num_layers)]
+    assert types.count("Conv") == 2 and types.count("Gemm") == 3
+    with pytest.raises(IndexError):
+        lenet.get_layer(lenet.num_layers)
+
+
+def test_fp32_engine_matches_onnxruntime(builder, lenet, test_images):
+    _, x = test_images
+    engine = builder.build_engine(lenet, builder.create_builder_config())
+    assert (engine.precision, engine.calibration, engine.scales) == ("fp32", "", {})
+    got = engine.create_execution_context().execute({"input": x})
+    want = ort.InferenceSession(LENET, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert list(got) == ["logits"] and got["logits"].dtype == np.float32
+    np.testing.assert_allclose(got["logits"], want, rtol=1e-4, atol=1e-4)
+
+
+def test_plan_round_trip_gives_identical_outputs(builder, lenet, logger, test_images, tmp_path):
+    _, x = test_images
+    plan = builder.build_serialized_network(lenet, builder.create_builder_config())
+    assert isinstance(plan, bytes)
+    runtime = octet.Runtime(logger)
+    engine = runtime.deserialize_cuda_engine(plan)
+    again = runtime.deserialize_engine(engine.serialize())  # TensorRT's name and octet's alias
+    assert engine.serialize() == plan
+    engine.save(tmp_path / "lenet.plan")
+    assert (tmp_path / "lenet.plan").read_bytes() == plan
+    a = engine.create_execution_context().execute({"input": x})["logits"]
+    b = again.create_execution_context().execute({"input": x})["logits"]
+    assert np.array_equal(a, b)
+
+
+def test_engine_io_tensors(builder, lenet):
+    engine = builder.build_engine(lenet, builder.create_builder_config())
+    assert engine.num_io_tensors == 2
+    assert [engine.get_tensor_name(i) for i in range(2)] == ["input", "logits"]
+    assert engine.get_tensor_mode("input") == octet.TensorIOMode.INPUT
+    assert engine.get_tensor_mode("logits") == octet.TensorIOMode.OUTPUT
+    assert engine.get_tensor_shape("input") == (-1, 1, 28, 28)
+    assert engine.get_tensor_dtype("logits") == np.float32
+    with pytest.raises(KeyError, match="'nope' is not an input or output"):
+        engine.get_tensor_shape("nope")
+    with pytest.raises(IndexError):
+        engine.get_tensor_name(2)
+
+
+def test_outputs_survive_later_runs_and_inputs_are_untouched(builder, lenet, test_images):
+    _, x = test_images
+    context = builder.build_engine(lenet, builder.create_builder_config()).create_execution_context()
+    x_before = x.copy()
+    first = context.execute({"input": x[:8]})["logits"]
+    first_copy = first.copy()
+    context.execute({"input": x[8:16]})
+    assert np.array_equal(first, first_copy), "a later run overwrote an earlier output array"
+    assert np.array_equal(x, x_before), "the engine wrote into its input array"
+
+
+def test_strided_and_read_only_inputs(builder, lenet, test_images):
+    _, x = test_images
+    context = builder.build_engine(lenet, builder.create_builder_config()).create_execution_context()
+    strided = x[::2]  # not contiguous: copied to C order
+    want = context.execute({"input": np.ascontiguousarray(strided)})["logits"]
+    assert np.array_equal(context.execute({"input": strided})["logits"], want)
+    read_only = np.frombuffer(np.ascontiguousarray(strided).tobytes(), np.float32).reshape(strided.shape)
+    assert not read_only.flags.writeable
+    assert np.array_equal(context.execute({"input": read_only})["logits"], want)
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"input": np.zeros((2, 1, 28, 28), np.float64)}, "input 'input' must be float32, got float64"),
+    ({"input": np.zeros((2, 28, 28), np.float32)}, "input 'input' must have shape [batch,1,28,28], got [2,28,28]"),
+    ({"input": np.zeros((2, 1, 28, 27), np.float32)}, "input 'input' must have shape [batch,1,28,28], got [2,1,28,27]"),
+    ({}, "missing input 'input'"),
+    ({"input": np.zeros((1, 1, 28, 28), np.float32), "extra": np.zeros(1, np.float32)}, "unknown input 'extra'"),
+    ({"input": np.zeros((1, 1, 28, 28), np.complex64)}, "input 'input': numpy dtype complex64 has no octet equivalent"),
+    ({"input": "pixels"}, "input 'input': numpy dtype <U6 has no octet equivalent"),
+])
+def test_execute_rejects_bad_inputs(builder, lenet, inputs, message):
+    context = builder.build_engine(lenet, builder.create_builder_config()).create_execution_context()
+    with pytest.raises(octet.OctetError) as e:
+        context.execute(inputs)
+    assert message in str(e.value)
+
+
+def test_parse_errors_name_the_file(builder, logger, tmp_path):
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(octet.OctetError, match="missing.onnx"):
+        parse(builder, logger, str(missing))
+    network = builder.create_network()
+    with pytest.raises(octet.OctetError, match="garbage.onnx"):
+        octet.OnnxParser(network, logger).parse(b"not a model", str(tmp_path / "garbage.onnx"))
+
+
+def test_parse_bytes_then_refuse_a_second_model(builder, logger):
+    network = builder.create_network()
+    parser = octet.OnnxParser(network, logger)
+    with open(LENET, "rb") as f:
+        assert parser.parse(f.read()) is True
+    assert network.num_layers > 0
+    with pytest.raises(octet.OctetError, match="already holds ONNX model bytes"):
+        parser.parse_from_file(LENET)
+
+
+def test_corrupt_plan_is_refused(builder, lenet, logger):
+    plan = builder.build_serialized_network(lenet, builder.create_builder_config())
+    runtime = octet.Runtime(logger)
+    with pytest.raises(octet.OctetError, match="serialized engine"):
+        runtime.deserialize_cuda_engine(plan[: len(plan) // 2])
+    with pytest.raises(octet.OctetError, match="serialized engine"):
+        runtime.deserialize_cuda_engine(b"garbage" * 10)
+
+
+def test_build_errors(builder, lenet):
+    with pytest.raises(octet.OctetError, match="the network is empty"):
+        builder.build_engine(builder.create_network(), builder.create_builder_config())
+    config = builder.create_builder_config()
+    config.set_flag(octet.BuilderFlag.INT8)
+    with pytest.raises(octet.OctetError, match="needs calibration data"):
+        builder.build_engine(lenet, config)
+    with pytest.raises(TypeError, match="int8_calibrator must be an octet calibrator"):
+        config.int8_calibrator = "calib.npy"
+
+
+def test_builder_flags(builder):
+    config = builder.create_builder_config()
+    assert not config.get_flag(octet.BuilderFlag.INT8)
+    config.set_flag(octet.BuilderFlag.INT8)
+    assert config.get_flag(octet.BuilderFlag.INT8)
+    config.clear_flag(octet.BuilderFlag.INT8)
+    assert not config.get_flag(octet.BuilderFlag.INT8)
+
+
+def test_layer_precision_constraint_keeps_a_layer_in_fp32(builder, lenet, calib_data):
+    _, data = calib_data
+    conv = next(lenet.get_layer(i) for i in range(lenet.num_layers) if lenet.get_layer(i).type == "Conv")
+
+    def precision_of(engine, name):  # an INT8 layer may be fused, e.g. "/conv1/Conv + /Relu"
+        return next(p for layer, _, p in engine.layers if layer.split(" + ")[0] == name)
+
+    free = builder.build_engine(lenet, int8_config(builder, array_calibrator(octet.IInt8MinMaxCalibrator, data)))
+    assert precision_of(free, conv.name) == "int8"
+    assert conv.precision is None and not conv.precision_is_set
+    conv.precision = octet.float32
+    assert conv.precision == octet.DataType.FLOAT and conv.precision_is_set
+    pinned = builder.build_engine(lenet, int8_config(builder, array_calibrator(octet.IInt8MinMaxCalibrator, data)))
+    assert precision_of(pinned, conv.name) == "fp32"
+    conv.reset_precision()
+    assert not conv.precision_is_set
+    with pytest.raises(octet.OctetError, match="can only keep a layer in FP32"):
+        conv.precision = octet.int8
+
+
+def test_logger_severity(builder, lenet, calib_data, capfd):
+    _, data = calib_data
+    config = int8_config(builder, array_calibrator(octet.IInt8MinMaxCalibrator, data))
+    builder.build_engine(lenet, config)
+    assert "octet: calibrated" in capfd.readouterr().err
+    quiet = octet.Builder(octet.Logger(octet.Logger.WARNING))
+    quiet.build_engine(lenet, int8_config(quiet, array_calibrator(octet.IInt8MinMaxCalibrator, data)))
+    assert capfd.readouterr().err == ""
+
+
+def test_num_threads():
+    before = octet.get_num_threads()
+    try:
+        octet.set_num_threads(2)
+        assert octet.get_num_threads() == 2
+    finally:
+        octet.set_num_threads(before)
