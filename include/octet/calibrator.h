@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,18 @@ class IInt8PercentileCalibrator : public IInt8Calibrator {
 class IInt8MseCalibrator : public IInt8Calibrator {
  public:
   CalibrationAlgoType getAlgorithm() override { return CalibrationAlgoType::kMSE_CALIBRATION; }
+};
+
+// octet's extension to the calibrator interface, for calibrators that know the
+// shape of the samples they hand out (make_calibrator's do): getBatch's bindings
+// carry no size, so before the first batch the builder checks this shape against
+// the network's input and refuses a mismatch, naming both.
+class ICalibrationSampleShape {
+ public:
+  virtual ~ICalibrationSampleShape() = default;
+  // One sample's shape, without the batch dimension; nullopt when there are no samples (cache only).
+  virtual std::optional<Shape> calibration_sample_shape() const = 0;
+  virtual std::string describe_calibration_data() const = 0;  // e.g. the file, for the error
 };
 
 // A source of preprocessed calibration samples (float32, N x C x H x W), for the

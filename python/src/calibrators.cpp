@@ -95,21 +95,22 @@ double PyPercentileCalibrator::getPercentile() const {
 ReadyMadeCalibrator::ReadyMadeCalibrator(CalibrationAlgoType algorithm, std::unique_ptr<BatchSource> source,
                                          const CalibrationDataOptions& options, std::string cache_file,
                                          double percentile)
-    : sample_shape_(source->sample_shape()), origin_(source->describe()), cache_file_(std::move(cache_file)) {
+    : cache_file_(std::move(cache_file)) {
   calibrator_ = make_calibrator(algorithm, std::move(source), options, cache_file_, percentile);
 }
 
 int ReadyMadeCalibrator::getBatchSize() const { return batch_size_ = calibrator_->getBatchSize(); }
 
 bool ReadyMadeCalibrator::getBatch(void* bindings[], const char* names[], int count) {
-  if (count == 1) {
-    Shape samples = sample_shape_;
-    samples.insert(samples.begin(), batch_size_);
-    if (const Shape want = binding_shape(names[0]); samples != want)
-      throw Error(origin_ + ": calibration samples have shape " + shape_str(sample_shape_) + " but input '" +
-                  names[0] + "' takes batches of " + shape_str(want));
-  }
   return calibrator_->getBatch(bindings, names, count);  // refuses count != 1 itself
+}
+
+std::optional<Shape> ReadyMadeCalibrator::calibration_sample_shape() const {
+  return dynamic_cast<const ICalibrationSampleShape&>(*calibrator_).calibration_sample_shape();
+}
+
+std::string ReadyMadeCalibrator::describe_calibration_data() const {
+  return dynamic_cast<const ICalibrationSampleShape&>(*calibrator_).describe_calibration_data();
 }
 
 const void* ReadyMadeCalibrator::readCalibrationCache(std::size_t& length) {

@@ -135,10 +135,12 @@ class PyPercentileCalibrator : public PyCalibrator<IInt8PercentileCalibrator> {
   double getPercentile() const override;
 };
 
-// octet's ready-made calibrator: make_calibrator over a BatchSource, checked
-// against the network's input before each batch is copied (the source writes
-// whole samples into the binding).
-class ReadyMadeCalibrator : public IInt8PercentileCalibrator, public BuildAwareCalibrator {
+// octet's ready-made calibrator: make_calibrator over a BatchSource. It reports
+// the source's sample shape, which the builder checks against the network's input
+// before the first batch (the source writes whole samples into the binding).
+class ReadyMadeCalibrator : public IInt8PercentileCalibrator,
+                            public ICalibrationSampleShape,
+                            public BuildAwareCalibrator {
  public:
   ReadyMadeCalibrator(CalibrationAlgoType algorithm, std::unique_ptr<BatchSource> source,
                       const CalibrationDataOptions& options, std::string cache_file, double percentile);
@@ -148,11 +150,11 @@ class ReadyMadeCalibrator : public IInt8PercentileCalibrator, public BuildAwareC
   void writeCalibrationCache(const void* ptr, std::size_t length) override;
   CalibrationAlgoType getAlgorithm() override;
   double getPercentile() const override;
+  std::optional<Shape> calibration_sample_shape() const override;
+  std::string describe_calibration_data() const override;
   const std::string& cache_file() const { return cache_file_; }
 
  private:
-  Shape sample_shape_;
-  std::string origin_;  // the data, as the source describes it
   std::string cache_file_;
   std::unique_ptr<IInt8Calibrator> calibrator_;
 };

@@ -17,6 +17,7 @@
 #include "octet/engine.h"
 #include "octet/execution_context.h"
 #include "octet/onnx_importer.h"
+#include "octet/plugin.h"
 #include "octet/parallel.h"
 
 namespace py = pybind11;
@@ -179,6 +180,10 @@ PYBIND11_MODULE(_octet, m) {
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Threads every kernel may use (default 1).");
   m.def("get_num_threads", &num_threads);
+  m.def("load_plugin_library", &load_plugin_library, py::arg("path"),
+        "Loads a plugin library (its octet_register_plugins registers its creators), like --plugins.");
+  m.def("registered_plugins", [] { return PluginRegistry::global().describe(); },
+        "The registered plugins, as errors list them.");
 
   py::class_<Logger, std::shared_ptr<Logger>> logger(m, "Logger", "Prints octet's messages on stderr.");
   py::enum_<Logger::Severity>(logger, "Severity")

@@ -18,6 +18,14 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
     throw Error("input '" + input.name + "' has a fixed batch of " + std::to_string(shape[0]) +
                 " but the calibrator's batch size is " + std::to_string(batch));
 
+  if (auto* samples = dynamic_cast<const ICalibrationSampleShape*>(&calibrator)) {
+    const std::optional<Shape> sample = samples->calibration_sample_shape();
+    const Shape per_sample = shape.empty() ? Shape{} : Shape(shape.begin() + 1, shape.end());
+    if (sample && *sample != per_sample)
+      throw Error(samples->describe_calibration_data() + ": calibration samples have shape " + shape_str(*sample) +
+                  " but input '" + input.name + "' is " + input.shape_str());
+  }
+
   Executor executor(network);
   std::map<std::string, TensorStatistics> stats;
   auto observe = [&](const std::string& name, const Tensor& t) {

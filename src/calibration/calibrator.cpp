@@ -40,7 +40,7 @@ std::vector<int64_t> sample_order(int64_t count, bool shuffle, uint64_t seed) {
 // One class for every algorithm: it derives from IInt8PercentileCalibrator so
 // the builder can ask any ready-made calibrator for its percentile, and
 // getAlgorithm() reports whichever algorithm it was made for.
-class DataCalibrator : public IInt8PercentileCalibrator {
+class DataCalibrator : public IInt8PercentileCalibrator, public ICalibrationSampleShape {
  public:
   DataCalibrator(CalibrationAlgoType algo, std::unique_ptr<BatchSource> source, CalibrationDataOptions options,
                  std::string cache_path, double percentile)
@@ -63,6 +63,10 @@ class DataCalibrator : public IInt8PercentileCalibrator {
   }
 
   int getBatchSize() const override { return options_.batch_size; }
+  std::optional<Shape> calibration_sample_shape() const override {
+    return source_ ? std::optional<Shape>(source_->sample_shape()) : std::nullopt;
+  }
+  std::string describe_calibration_data() const override { return source_ ? source_->describe() : "no data"; }
 
   bool getBatch(void* bindings[], const char* names[], int nbBindings) override {
     if (!source_) return false;

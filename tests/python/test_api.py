@@ -1,10 +1,12 @@
 """The Python API over FP32 builds: parser, network, builder, runtime, engine, execution context, errors."""
+import os
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from octet_testing import octet  # the module octet_testing located
-from octet_testing import LENET, array_calibrator, int8_config, parse
+from octet_testing import LENET, REPO, array_calibrator, int8_config, parse
 from octet_testing import builder, calib_data, lenet, logger, test_images  # noqa: F401 (fixtures)
 
 
@@ -181,3 +183,23 @@ def test_num_threads():
         assert octet.get_num_threads() == 2
     finally:
         octet.set_num_threads(before)
+
+
+def test_plugin_library_loads_and_its_custom_op_builds(builder, logger, tmp_path):
+    """--plugins from Python: the example library registers Swish; the custom-op model builds, and its plan
+    (holding the plugin's state) reloads with the same outputs."""
+    build_dir = os.environ.get("OCTET_BUILD_DIR", os.path.join(REPO, "build"))
+    library = os.path.join(build_dir, "liboctet_example_plugins.so")
+    swish_net = os.path.join(REPO, "examples", "plugins", "swish_net.onnx")
+    with pytest.raises(octet.OctetError, match="nonexistent.so"):
+        octet.load_plugin_library(str(tmp_path / "nonexistent.so"))
+    octet.load_plugin_library(library)
+    assert "Swish" in octet.registered_plugins()
+    engine = builder.build_engine(parse(builder, logger, swish_net), builder.create_builder_config())
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 8, 8)).astype(np.float32)
+    feed = {engine.get_tensor_name(0): x}
+    out = engine.create_execution_context().execute(feed)
+    again = octet.Runtime(logger).deserialize_engine(engine.serialize()).create_execution_context().execute(feed)
+    (name,) = out
+    assert out[name].shape[0] == 2 and np.abs(out[name]).max() > 0
+    np.testing.assert_array_equal(again[name], out[name])

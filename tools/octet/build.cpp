@@ -48,17 +48,6 @@ ImagePreprocess preprocess_for(const Graph& g, const std::string& spec) {
 }
 
 // Calibration samples must have the shape of one input sample (N x C x H x W without N).
-void check_sample_shape(const Graph& g, const BatchSource& source) {
-  if (g.inputs.size() != 1) throw Error("INT8 calibration supports models with one input");
-  const ValueInfo& in = g.inputs[0];
-  const Shape sample = source.sample_shape();
-  bool fits = in.has_shape && in.dims.size() == sample.size() + 1;
-  for (size_t d = 1; fits && d < in.dims.size(); ++d) fits = !in.dims[d].known() || in.dims[d].value == sample[d - 1];
-  if (!fits)
-    throw Error(source.describe() + ": calibration samples have shape " + shape_str(sample) + " but input '" + in.name +
-                "' is " + in.shape_str());
-}
-
 // The data as the cache fingerprint sees it: the absolute path and, for a file, its size,
 // so the same data named another way still matches and replaced data of another size does not.
 std::string describe_data(const std::string& path) {
@@ -128,10 +117,7 @@ Runner add_build(CLI::App& app) {
     if (a->int8 && (!a->calib_data.empty() || !a->calib_cache.empty())) {
       auto [algo, percentile] = parse_calibrator(a->calibrator);
       std::unique_ptr<BatchSource> source;
-      if (!a->calib_data.empty()) {
-        source = open_calibration_data(a->calib_data, preprocess_for(network, a->calib_preprocess));
-        check_sample_shape(network, *source);
-      }
+      if (!a->calib_data.empty()) source = open_calibration_data(a->calib_data, preprocess_for(network, a->calib_preprocess));
       CalibrationDataOptions options;
       options.batch_size = a->calib_batch;
       options.max_batches = a->calib_batches;
