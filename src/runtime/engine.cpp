@@ -1,11 +1,20 @@
 // Engine and its plan file. Layout (all integers little-endian; docs/plan_format.md):
 //   magic "OCTETPLN" | u32 format version | str octet version | str target |
-//   u64 payload size | payload | u64 FNV-1a checksum of the payload
+//   u64 payload size | u8 n | n zero bytes | payload | u64 FNV-1a checksum of the payload
 // The payload holds the engine info, scales and the network (opsets, inputs,
-// outputs, initializers, nodes with attributes).
+// outputs, initializers, nodes with attributes). The n bytes start the payload
+// at a multiple of kAlignment in the file, and every tensor's data sits at a
+// multiple of kAlignment in the payload: Engine::load maps the file and the
+// weights are used where they lie.
 #include "octet/engine.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -21,7 +30,10 @@ namespace octet {
 namespace {
 
 constexpr char kMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+constexpr size_t kAlignment = 64;  // what SIMD loads and oneDNN's own buffers use
+
+size_t padding_to_alignment(size_t offset) { return (kAlignment - offset % kAlignment) % kAlignment; }
 #ifndef OCTET_VERSION
 #define OCTET_VERSION "dev"
 #endif
@@ -115,6 +127,7 @@ class Writer {
     pod<uint8_t>(static_cast<uint8_t>(t.dtype()));
     pod<uint32_t>(t.rank());
     for (int64_t d : t.shape()) pod<int64_t>(d);
+    out_.append(padding_to_alignment(out_.size()), '\0');
     out_.append(static_cast<const char*>(t.raw()), t.nbytes());
   }
   std::string& bytes() { return out_; }
@@ -125,7 +138,9 @@ class Writer {
 
 class Reader {
  public:
-  Reader(std::string_view bytes, const std::string& origin) : in_(bytes), origin_(origin) {}
+  // Tensors are copied out of `bytes`, or viewed in place when `owner` keeps them alive.
+  Reader(std::string_view bytes, const std::string& origin, std::shared_ptr<void> owner = nullptr)
+      : in_(bytes), origin_(origin), owner_(std::move(owner)) {}
   template <class T> T pod() {
     T v;
     std::memcpy(&v, take(sizeof v), sizeof v);
@@ -148,7 +163,9 @@ class Reader {
         throw Error(origin_ + ": corrupt plan (tensor dimension " + std::to_string(d) + ")");
       numel *= static_cast<uint64_t>(d);
     }
+    take(padding_to_alignment(pos_));
     const char* data = take(numel * dtype_size(dtype));
+    if (owner_) return Tensor::view(dtype, std::move(shape), const_cast<char*>(data), owner_);
     Tensor t(dtype, shape);
     std::memcpy(t.raw(), data, t.nbytes());
     return t;
@@ -171,6 +188,7 @@ class Reader {
   }
   std::string_view in_;
   std::string origin_;
+  std::shared_ptr<void> owner_;
   size_t pos_ = 0;
 };
 
@@ -280,12 +298,18 @@ std::string Engine::serialize() const {
   file.str(OCTET_VERSION);
   file.str(current_target());
   file.pod<uint64_t>(p.bytes().size());
+  const size_t padding = padding_to_alignment(file.bytes().size() + 1);
+  file.pod<uint8_t>(static_cast<uint8_t>(padding));
+  file.bytes().append(padding, '\0');
   file.bytes() += p.bytes();
   file.pod<uint64_t>(fnv1a(p.bytes().data(), p.bytes().size()));
   return std::move(file.bytes());
 }
 
-Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
+namespace {
+
+// The engine in plan `bytes`; its weights view `bytes` when `owner` keeps them alive, else are copied.
+Engine read_plan(std::string_view bytes, const std::string& origin, std::shared_ptr<void> owner) {
   // A file cut inside the magic (an empty one included) is a truncated plan, not a foreign file.
   if (bytes.size() < sizeof kMagic && (bytes.empty() || std::memcmp(bytes.data(), kMagic, bytes.size()) == 0))
     throw Error(origin + ": truncated plan file (" + std::to_string(bytes.size()) + " bytes)");
@@ -302,7 +326,8 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   const std::string target = header.str();
   check_target(target, origin);
   const auto payload_size = header.pod<uint64_t>();
-  const size_t payload_at = sizeof kMagic + 4 + 8 + built_by.size() + 8 + target.size() + 8;
+  const auto padding = header.pod<uint8_t>();
+  const size_t payload_at = sizeof kMagic + 4 + 8 + built_by.size() + 8 + target.size() + 8 + 1 + padding;
   if (bytes.size() < payload_at + 8 || payload_size > bytes.size() - payload_at - 8)
     throw Error(origin + ": truncated plan file (expected " + std::to_string(payload_size) + " payload bytes)");
   if (payload_size != bytes.size() - payload_at - 8)
@@ -314,7 +339,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   if (checksum != fnv1a(payload.data(), payload.size()))
     throw Error(origin + ": plan file is corrupt (checksum mismatch)");
 
-  Reader p(payload, origin);
+  Reader p(payload, origin, std::move(owner));
   EngineInfo info;
   info.precision = p.str();
   info.calibration = p.str();
@@ -363,6 +388,10 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) {
   return Engine(std::move(g), std::move(scales), std::move(info));
 }
 
+}  // namespace
+
+Engine Engine::deserialize(std::string_view bytes, const std::string& origin) { return read_plan(bytes, origin, nullptr); }
+
 ExecutionContext Engine::create_execution_context() const {
   SharedExecutor& shared = *shared_executor_;
   std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(graph_); });
@@ -371,12 +400,27 @@ ExecutionContext Engine::create_execution_context() const {
 
 void Engine::save(const std::string& path) const { write_file_atomically(path, serialize()); }
 
+// The plan is mapped, not read: its weights are used where they lie in the file
+// (the page cache), so loading costs the checksum pass and a large plan is shared
+// by every process that loads it. Private and writable, so no write can reach the file.
 Engine Engine::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return deserialize(ss.str(), path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": cannot open file (" + std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path + ": not a regular file");
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return deserialize({}, path);  // reported as a truncated plan
+  }
+  void* mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) throw Error(path + ": cannot map file (" + std::strerror(errno) + ")");
+  std::shared_ptr<void> owner(mapped, [size](void* p) { ::munmap(p, size); });
+  return read_plan(std::string_view(static_cast<const char*>(mapped), size), path, owner);
 }
 
 bool is_plan_file(const std::string& path) {

@@ -3,6 +3,8 @@
 // octet::Error that says why, never a crash.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -60,7 +62,8 @@ uint64_t read_u64(const std::string& bytes, size_t at) {
 }
 
 // The plan header (docs/plan_format.md): magic | u32 version | str octet version |
-// str target | u64 payload size | payload | u64 checksum; a str is u64 length + bytes.
+// str target | u64 payload size | u8 n | n zero bytes | payload | u64 checksum; a
+// str is u64 length + bytes.
 struct PlanLayout {
   std::string octet_version, target;
   size_t rest_at;     // where the payload size starts
@@ -75,7 +78,7 @@ PlanLayout layout_of(const std::string& plan) {
   const uint64_t target_size = read_u64(plan, at);
   l.target = plan.substr(at + 8, target_size);
   l.rest_at = at + 8 + target_size;
-  l.payload_at = l.rest_at + 8;
+  l.payload_at = l.rest_at + 8 + 1 + static_cast<unsigned char>(plan.at(l.rest_at + 8));
   return l;
 }
 
@@ -167,6 +170,23 @@ TEST_F(EnginePlan, SaveAndLoadThroughAFile) {
   expect_same_outputs(*int8_, back);
   // Nothing but the plan is left behind (the save is a temporary file and a rename).
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+// Loaded weights are views of the mapped file, each at a multiple of 64 bytes (the
+// plan aligns them; heap copies would not all be); they outlive the file's removal
+// and the engine they were loaded into.
+TEST_F(EnginePlan, LoadedWeightsAreAlignedViewsOfTheMappedFile) {
+  TempDir dir;
+  const std::string path = dir.file("e.plan");
+  int8_->save(path);
+  std::optional<Engine> back = Engine::load(path);
+  ASSERT_GT(back->graph().initializers.size(), 4u);
+  for (const auto& [name, t] : back->graph().initializers)
+    if (t.nbytes() > 0) EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw()) % 64, 0u) << name;
+  std::filesystem::remove(path);
+  const Engine copy = *back;
+  back.reset();
+  expect_same_outputs(*int8_, copy);
 }
 
 TEST_F(EnginePlan, TruncatedPlansAreRefused) {
