@@ -26,7 +26,10 @@ struct BuilderConfig {
   std::set<std::string> fp32_layers;
   // Kernel selection: time every backend's kernel per layer and keep the fastest.
   bool select_kernels = true;
-  int64_t kernel_timing_batch = 1;  // batch size layers are timed at
+  int64_t kernel_timing_batch = 1;  // batch size layers are timed at, without a profile
+  // TensorRT's optimisation profile: the input shapes the engine accepts; layers
+  // are timed at the opt shapes. Empty: any shape, timed at kernel_timing_batch.
+  OptimizationProfile profile;
   std::string timing_cache_path;    // read if present, written after the build (empty: none)
   // Progress and decisions ("valid calibration cache found: skipping calibration").
   std::function<void(const std::string&)> log = [](const std::string&) {};

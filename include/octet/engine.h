@@ -18,6 +18,7 @@ struct EngineInfo {
   std::string precision = "fp32";     // "fp32" or "int8"
   std::string calibration;            // e.g. "MSECalibration", "explicit (Q/DQ)", "" for FP32
   std::string network_fingerprint;    // Graph::fingerprint() of the source network
+  OptimizationProfile profile;        // the input shapes it was built for (empty: any)
 };
 
 class Engine {
@@ -39,7 +40,7 @@ class Engine {
   static Engine load(const std::string& path);
 
   // An executor over this engine's network, with kernels bound anew (it shares the weights).
-  Executor make_executor() const { return Executor(graph_); }
+  Executor make_executor() const { return Executor(graph_, "reference", info_.profile); }
   // A context to run this engine on one thread. All contexts of an engine (and
   // of its copies) share one executor, bound on first use: its kernels, weights
   // and prepared primitives; each owns its activation memory.

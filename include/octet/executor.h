@@ -31,12 +31,21 @@ class RunMemory {
   virtual void after_node(size_t node, KernelContext& ctx) = 0;
 };
 
+// The input shapes an engine accepts, as TensorRT's optimisation profile: per
+// input, the smallest and largest shape (inclusive, dim by dim) and the shape
+// kernels are chosen for. Empty: any shape the graph's declared dims allow.
+struct OptimizationProfile {
+  std::map<std::string, Shape> min, opt, max;
+  bool empty() const { return min.empty() && opt.empty() && max.empty(); }
+};
+
 class Executor {
  public:
   // Binds a kernel to every node: the backend the node names (Node::backend), else
   // `backend`; throws UnsupportedError naming the first node whose op (at the
   // model's opset) has no kernel there.
-  explicit Executor(Graph graph, const std::string& backend = "reference");
+  // Inputs outside `profile` are refused by run().
+  explicit Executor(Graph graph, const std::string& backend = "reference", OptimizationProfile profile = {});
 
   const Graph& graph() const { return graph_; }
   // Checks every graph input is present with the declared dtype and known dims,
@@ -48,6 +57,7 @@ class Executor {
   void check_inputs(const TensorMap& inputs) const;
 
   Graph graph_;
+  OptimizationProfile profile_;
   // What running node i needs, resolved once: string lookups per node per run
   // cost as much as a small kernel at batch 1.
   struct Step {

@@ -348,7 +348,21 @@ PYBIND11_MODULE(_octet, m) {
            py::arg("cache_file") = "", py::arg("percentile") = 99.99, py::arg("progress") = true);
 
   // ---- Builder.
+  py::class_<OptimizationProfile>(m, "IOptimizationProfile",
+                                  "The input shapes an engine accepts (min, max) and is tuned for (opt).")
+      .def("set_shape", [](OptimizationProfile& p, const std::string& input, const Shape& min, const Shape& opt,
+                           const Shape& max) { p.min[input] = min, p.opt[input] = opt, p.max[input] = max; },
+           py::arg("input"), py::arg("min"), py::arg("opt"), py::arg("max"))
+      .def("get_shape", [](const OptimizationProfile& p, const std::string& input) {
+            if (!p.opt.count(input)) throw py::key_error("no shapes for input '" + input + "'");
+            return py::make_tuple(p.min.at(input), p.opt.at(input), p.max.at(input));
+          }, py::arg("input"), "(min, opt, max) of that input");
+
   py::class_<Config>(m, "IBuilderConfig", "What a build does: flags, the INT8 calibrator, caches, kernel selection.")
+      .def("add_optimization_profile", [](Config& c, const OptimizationProfile& p) {
+            c.config.profile = p;
+            return 0;  // its index, as TensorRT returns (octet engines have one profile)
+          }, py::arg("profile"))
       .def("set_flag", [](Config& c, BuilderFlag) { c.config.int8 = true; }, py::arg("flag"))
       .def("clear_flag", [](Config& c, BuilderFlag) { c.config.int8 = false; }, py::arg("flag"))
       .def("get_flag", [](const Config& c, BuilderFlag) { return c.config.int8; }, py::arg("flag"))
@@ -391,6 +405,7 @@ PYBIND11_MODULE(_octet, m) {
       .def("create_network", [](const Builder&, int) { return std::make_shared<Network>(); }, py::arg("flags") = 0,
            "An empty network (flags are accepted for TensorRT code; octet networks are always explicit-batch).")
       .def("create_builder_config", [](const Builder&) { return Config{}; })
+      .def("create_optimization_profile", [](const Builder&) { return OptimizationProfile{}; })
       .def("build_serialized_network", [](const Builder& b, const Network& n, const Config& c) {
             std::shared_ptr<Engine> engine = b.build(n, c);
             std::string plan;

@@ -1,5 +1,6 @@
 #include "octet/builder.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -93,6 +94,36 @@ void write_cache(const std::map<std::string, float>& scales, const Graph& networ
     write_file_atomically(fingerprint_sidecar_path(config.calibration_cache_path), serialize_fingerprint(fp));
 }
 
+// Refuses a profile that does not fit the network: every input needs min, opt and
+// max of its declared rank, equal to its fixed dims, with min <= opt <= max.
+void check_profile(const Graph& network, const OptimizationProfile& profile) {
+  if (profile.empty()) return;
+  for (const auto* shapes : {&profile.min, &profile.opt, &profile.max})
+    for (const auto& [name, shape] : *shapes)
+      if (!network.find_value(name) || std::none_of(network.inputs.begin(), network.inputs.end(),
+                                                    [&](const ValueInfo& v) { return v.name == name; }))
+        throw Error("optimisation profile: '" + name + "' is not an input of this network");
+  for (const auto& v : network.inputs) {
+    const std::string what = "optimisation profile: input '" + v.name + "' ";
+    auto get = [&](const std::map<std::string, Shape>& shapes, const char* which) {
+      auto it = shapes.find(v.name);
+      if (it == shapes.end()) throw Error(what + "has no " + which + " shape");
+      if (v.has_shape && it->second.size() != v.dims.size())
+        throw Error(what + which + " shape " + shape_str(it->second) + " does not have the rank of " + v.shape_str());
+      return it->second;
+    };
+    const Shape lo = get(profile.min, "min"), opt = get(profile.opt, "opt"), hi = get(profile.max, "max");
+    for (size_t d = 0; d < lo.size(); ++d) {
+      if (!(1 <= lo[d] && lo[d] <= opt[d] && opt[d] <= hi[d]))
+        throw Error(what + "needs 1 <= min <= opt <= max in every dim, got min " + shape_str(lo) + " opt " +
+                    shape_str(opt) + " max " + shape_str(hi));
+      if (v.has_shape && v.dims[d].known() && (lo[d] != v.dims[d].value || hi[d] != v.dims[d].value))
+        throw Error(what + "dim " + std::to_string(d) + " is fixed at " + std::to_string(v.dims[d].value) +
+                    " in " + v.shape_str() + ", the profile gives " + std::to_string(lo[d]) + ".." + std::to_string(hi[d]));
+    }
+  }
+}
+
 // Records the fastest backend per layer in the engine's graph.
 void choose_kernels(Graph& graph, const BuilderConfig& config) {
   if (!config.select_kernels) return;
@@ -100,6 +131,7 @@ void choose_kernels(Graph& graph, const BuilderConfig& config) {
   if (!config.timing_cache_path.empty()) cache.load(config.timing_cache_path);
   TacticOptions options;
   options.batch = config.kernel_timing_batch;
+  options.shapes = config.profile.opt;
   if (select_tactics(graph, cache, options, config.log) > 0 && !config.timing_cache_path.empty())
     cache.save(config.timing_cache_path);
 }
@@ -108,6 +140,8 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
   EngineInfo info;
   // Calibration caches are keyed by the imported network, not the optimised one.
   info.network_fingerprint = imported.fingerprint();
+  check_profile(imported, config.profile);
+  info.profile = config.profile;
   for (const auto& layer : config.fp32_layers) {
     bool found = false;
     for (const auto& n : imported.nodes) found |= n.name == layer;

@@ -107,8 +107,11 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   // Every layer's real inputs come from one run of the network on sample data.
   TensorMap inputs;
   for (size_t i = 0; i < graph.inputs.size(); ++i)
-    inputs[graph.inputs[i].name] = random_tensor(graph.inputs[i].dtype, graph.inputs[i].shape_at_batch(options.batch),
-                                                 static_cast<uint32_t>(i));
+    inputs[graph.inputs[i].name] =
+        random_tensor(graph.inputs[i].dtype,
+                      options.shapes.count(graph.inputs[i].name) ? options.shapes.at(graph.inputs[i].name)
+                                                                 : graph.inputs[i].shape_at_batch(options.batch),
+                      static_cast<uint32_t>(i));
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
   Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t.clone(); });
 
@@ -139,7 +142,12 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
     node.backend = best_backend;
     ++decided;
   }
-  log("kernel selection: " + std::to_string(decided) + " layers timed at batch " + std::to_string(options.batch) +
+  std::string at = "batch " + std::to_string(options.batch);
+  if (!options.shapes.empty()) {
+    at = "the profile's opt shapes";
+    for (const auto& [name, shape] : options.shapes) at += " " + name + shape_str(shape);
+  }
+  log("kernel selection: " + std::to_string(decided) + " layers timed at " + at +
       (cached ? " (" + std::to_string(cached) + " timings from the timing cache)" : ""));
   return decided;
 }

@@ -27,6 +27,7 @@ class TimingCache {
 
 struct TacticOptions {
   int64_t batch = 1;  // batch size of the sample inputs the layers are timed on
+  std::map<std::string, Shape> shapes;  // or these input shapes (an optimisation profile's opt)
   double min_time_ms = 20;  // each candidate runs at least this long (and at least 3 times)
 };
 

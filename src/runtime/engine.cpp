@@ -123,6 +123,10 @@ class Writer {
     pod<uint64_t>(s.size());
     out_.append(s);
   }
+  void shape(const Shape& s) {
+    pod<uint64_t>(s.size());
+    for (int64_t d : s) pod<int64_t>(d);
+  }
   void tensor(const Tensor& t) {
     pod<uint8_t>(static_cast<uint8_t>(t.dtype()));
     pod<uint32_t>(t.rank());
@@ -149,6 +153,11 @@ class Reader {
   std::string str() {
     uint64_t n = pod<uint64_t>();
     return std::string(take(n), n);
+  }
+  Shape shape() {
+    Shape s(count(8));
+    for (auto& d : s) d = pod<int64_t>();
+    return s;
   }
   Tensor tensor() {
     auto dtype = static_cast<DType>(pod<uint8_t>());
@@ -268,6 +277,9 @@ std::string Engine::serialize() const {
   p.str(info_.precision);
   p.str(info_.calibration);
   p.str(info_.network_fingerprint);
+  p.pod<uint64_t>(info_.profile.opt.size());
+  for (const auto& [name, opt] : info_.profile.opt)
+    p.str(name), p.shape(info_.profile.min.at(name)), p.shape(opt), p.shape(info_.profile.max.at(name));
   p.pod<uint64_t>(scales_.size());
   for (const auto& [name, s] : scales_) p.str(name), p.pod(s);
   p.str(graph_.name);
@@ -344,6 +356,12 @@ Engine read_plan(std::string_view bytes, const std::string& origin, std::shared_
   info.precision = p.str();
   info.calibration = p.str();
   info.network_fingerprint = p.str();
+  for (auto n = p.count(8); n > 0; --n) {
+    const std::string name = p.str();
+    info.profile.min[name] = p.shape();
+    info.profile.opt[name] = p.shape();
+    info.profile.max[name] = p.shape();
+  }
   std::map<std::string, float> scales;
   for (auto n = p.count(8); n > 0; --n) {
     std::string name = p.str();
@@ -394,7 +412,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) { 
 
 ExecutionContext Engine::create_execution_context() const {
   SharedExecutor& shared = *shared_executor_;
-  std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(graph_); });
+  std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(make_executor()); });
   return ExecutionContext(shared.executor);
 }
 

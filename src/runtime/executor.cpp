@@ -8,7 +8,8 @@
 
 namespace octet {
 
-Executor::Executor(Graph graph, const std::string& backend) : graph_(std::move(graph)) {
+Executor::Executor(Graph graph, const std::string& backend, OptimizationProfile profile)
+    : graph_(std::move(graph)), profile_(std::move(profile)) {
   const auto& registry = KernelRegistry::global();
   auto bind_builtin = [&](const Node& node) {
     const std::string& chosen = node.backend.empty() ? backend : node.backend;
@@ -90,6 +91,15 @@ void Executor::check_inputs(const TensorMap& inputs) const {
     if (!ok)
       throw Error("input '" + v.name + "' must have shape " + v.shape_str() + ", got " +
                   shape_str(t.shape()));
+    auto lo = profile_.min.find(v.name), hi = profile_.max.find(v.name);
+    if (lo == profile_.min.end() || hi == profile_.max.end()) continue;
+    bool inside = t.shape().size() == lo->second.size() && t.shape().size() == hi->second.size();
+    for (size_t d = 0; inside && d < t.shape().size(); ++d)
+      inside = lo->second[d] <= t.shape()[d] && t.shape()[d] <= hi->second[d];
+    if (!inside)
+      throw Error("input '" + v.name + "' has shape " + shape_str(t.shape()) +
+                  ", outside the engine's optimisation profile (min " + shape_str(lo->second) + ", max " +
+                  shape_str(hi->second) + "); build the engine with a profile that covers it");
   }
 }
 

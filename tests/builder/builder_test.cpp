@@ -97,3 +97,36 @@ TEST(Builder, Fp32BuildComputesWhatTheNetworkComputes) {
   for (int64_t i = 0; i < want.numel(); ++i)
     EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4f * std::max(1.0f, std::abs(want.data<float>()[i])));
 }
+
+// TensorRT's optimisation profile: layers are timed at the opt shapes, the plan
+// keeps the profile, and the engine refuses inputs outside [min, max].
+TEST(Builder, OptimizationProfileBoundsTheInputsAndSurvivesThePlan) {
+  std::vector<std::string> log;
+  BuilderConfig config;
+  config.log = [&](const std::string& line) { log.push_back(line); };
+  config.profile.min["input"] = {1, 1, 28, 28};
+  config.profile.opt["input"] = {8, 1, 28, 28};
+  config.profile.max["input"] = {16, 1, 28, 28};
+  const Engine engine = Engine::deserialize(build_engine(lenet(), config).serialize(), "lenet.plan");
+  EXPECT_EQ(engine.info().profile.max.at("input"), (Shape{16, 1, 28, 28}));
+  EXPECT_EQ(engine.info().profile.opt.at("input"), (Shape{8, 1, 28, 28}));
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [](const std::string& l) {
+    return l.find("timed at the profile's opt shapes input[8,1,28,28]") != std::string::npos;
+  }));
+  ExecutionContext context = engine.create_execution_context();
+  EXPECT_EQ(context.execute({{"input", Tensor(DType::kFloat32, {16, 1, 28, 28})}}).at("logits").dim(0), 16);
+  try {
+    context.execute({{"input", Tensor(DType::kFloat32, {17, 1, 28, 28})}});
+    FAIL() << "a batch above the profile's max ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the engine's optimisation profile (min [1,1,28,28], max [16,1,28,28])"),
+              std::string::npos) << e.what();
+  }
+  // Profiles that do not fit the network are refused, naming the input.
+  BuilderConfig bad = config;
+  bad.profile.max["input"] = {4, 1, 28, 28};  // below opt
+  EXPECT_THROW(build_engine(lenet(), bad), Error);
+  bad = config;
+  bad.profile.opt.erase("input");
+  EXPECT_THROW(build_engine(lenet(), bad), Error);
+}

@@ -203,3 +203,16 @@ def test_plugin_library_loads_and_its_custom_op_builds(builder, logger, tmp_path
     (name,) = out
     assert out[name].shape[0] == 2 and np.abs(out[name]).max() > 0
     np.testing.assert_array_equal(again[name], out[name])
+
+
+def test_optimization_profile_bounds_the_engines_inputs(builder, lenet, test_images):
+    _, x = test_images
+    profile = builder.create_optimization_profile()
+    profile.set_shape("input", (1, 1, 28, 28), (4, 1, 28, 28), (8, 1, 28, 28))
+    assert profile.get_shape("input") == ([1, 1, 28, 28], [4, 1, 28, 28], [8, 1, 28, 28])
+    config = builder.create_builder_config()
+    assert config.add_optimization_profile(profile) == 0
+    context = builder.build_engine(lenet, config).create_execution_context()
+    assert context.execute({"input": x[:8]})["logits"].shape == (8, 10)
+    with pytest.raises(octet.OctetError, match=r"outside the engine's optimisation profile"):
+        context.execute({"input": x[:9]})

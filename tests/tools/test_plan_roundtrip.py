@@ -57,3 +57,19 @@ def test_bit_flipped_plan_is_refused(run_octet, fashion_npy, int8_plan, tmp_path
     proc = run_octet("infer", flipped, "--input", fashion_npy("test", 4), "--output-dir", tmp_path / "out", check=False)
     assert_one_line_error(proc, "flipped.plan", "corrupt (checksum mismatch)")
     assert not (tmp_path / "out").exists()
+
+
+def test_optimization_profile_flags_bound_the_batch(run_octet, fashion_npy, tmp_path):
+    """trtexec's --minShapes/--optShapes/--maxShapes (and octet's --min-shapes ...): the plan keeps the
+    profile, `inspect` shows it, and a batch outside it is refused with one clear line."""
+    plan = tmp_path / "lenet.plan"
+    run_octet("build", LENET, "-o", plan, "--minShapes", "input:1x1x28x28", "--opt-shapes", "input:8x1x28x28",
+              "--max-shapes", "input:16x1x28x28", "--quiet")
+    assert "profile input: min [1,1,28,28] opt [8,1,28,28] max [16,1,28,28]" in run_octet("inspect", plan).stdout
+    run_octet("infer", plan, "--input", fashion_npy("test", 16), "--output-dir", tmp_path / "ok")
+    proc = run_octet("infer", plan, "--input", fashion_npy("test", 17), "--output-dir", tmp_path / "no", check=False)
+    assert_one_line_error(proc, "input 'input' has shape [17,1,28,28]", "outside the engine's optimisation profile")
+    bad = run_octet("build", LENET, "-o", tmp_path / "bad.plan", "--min-shapes", "input:1x1x28x28", "--opt-shapes",
+                    "input:8x1x28x28", "--max-shapes", "input:4x1x28x28", check=False)
+    assert_one_line_error(bad, "optimisation profile: input 'input'", "min <= opt <= max")
+    assert not (tmp_path / "bad.plan").exists()

@@ -1,5 +1,8 @@
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include "commands.h"
 #include "octet/builder.h"
@@ -48,6 +51,27 @@ ImagePreprocess preprocess_for(const Graph& g, const std::string& spec) {
 }
 
 // Calibration samples must have the shape of one input sample (N x C x H x W without N).
+// trtexec's shape lists: "input:1x3x224x224,mask:1x77" -> {input: [1,3,224,224], mask: [1,77]}.
+std::map<std::string, Shape> parse_shapes(const std::string& flag, const std::string& text) {
+  std::map<std::string, Shape> shapes;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) {
+    const size_t colon = item.rfind(':');
+    Shape shape;
+    std::stringstream dims(colon == std::string::npos ? "" : item.substr(colon + 1));
+    for (std::string d; std::getline(dims, d, 'x');) {
+      char* end = nullptr;
+      const long long v = std::strtoll(d.c_str(), &end, 10);
+      if (d.empty() || *end != '\0' || v < 1) shape.clear(), dims.setstate(std::ios::failbit);
+      else shape.push_back(v);
+    }
+    if (colon == std::string::npos || colon == 0 || shape.empty())
+      throw Error(flag + " " + text + ": expected NAME:DxDx... with positive dims, e.g. input:1x3x224x224");
+    shapes[item.substr(0, colon)] = shape;
+  }
+  return shapes;
+}
+
 // The data as the cache fingerprint sees it: the absolute path and, for a file, its size,
 // so the same data named another way still matches and replaced data of another size does not.
 std::string describe_data(const std::string& path) {
@@ -71,6 +95,7 @@ Runner add_build(CLI::App& app) {
     std::string timing_cache;
     int64_t timing_batch = 1;
     bool reference_kernels = false;
+    std::string min_shapes, opt_shapes, max_shapes;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "model.onnx")->required();
@@ -92,6 +117,10 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("--timing-cache", a->timing_cache, "kernel timing cache: read if present, written after the build");
   cmd->add_option("--kernel-timing-batch", a->timing_batch, "batch size at which kernels are timed")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--min-shapes,--minShapes", a->min_shapes,
+                  "optimisation profile, as trtexec: NAME:1x3x224x224[,NAME2:...]; the smallest input shapes accepted");
+  cmd->add_option("--opt-shapes,--optShapes", a->opt_shapes, "the input shapes kernels are chosen for");
+  cmd->add_option("--max-shapes,--maxShapes", a->max_shapes, "the largest input shapes accepted");
   cmd->add_flag("--reference-kernels", a->reference_kernels, "no kernel selection: every layer runs its reference kernel");
   cmd->add_flag("--quiet", a->quiet, "no progress or log messages");
   return [a] {
@@ -103,6 +132,9 @@ Runner add_build(CLI::App& app) {
     config.select_kernels = !a->reference_kernels;
     config.kernel_timing_batch = a->timing_batch;
     config.timing_cache_path = a->timing_cache;
+    config.profile.min = parse_shapes("--min-shapes", a->min_shapes);
+    config.profile.opt = parse_shapes("--opt-shapes", a->opt_shapes);
+    config.profile.max = parse_shapes("--max-shapes", a->max_shapes);
     config.log = [a](const std::string& msg) {
       if (!a->quiet) std::cerr << "octet: " << msg << "\n";
     };

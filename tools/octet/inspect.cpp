@@ -37,6 +37,10 @@ Runner add_inspect(CLI::App& app) {
                 engine.info().calibration.empty() ? "" : (" (calibration: " + engine.info().calibration + ")").c_str());
     std::printf("Inputs:\n");
     for (const auto& v : g.inputs) std::printf("  %s\n", describe_value(v.name).c_str());
+    const OptimizationProfile& profile = engine.info().profile;
+    for (const auto& [name, opt] : profile.opt)
+      std::printf("  profile %s: min %s opt %s max %s\n", name.c_str(), shape_str(profile.min.at(name)).c_str(),
+                  shape_str(opt).c_str(), shape_str(profile.max.at(name)).c_str());
     std::printf("Outputs:\n");
     for (const auto& v : g.outputs) std::printf("  %s\n", describe_value(v.name).c_str());
     std::printf("Layers: %zu\n", g.nodes.size());
