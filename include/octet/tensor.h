@@ -59,6 +59,10 @@ class Tensor {
   void* data_ = nullptr;
 };
 
+// A copy of `t` with its axes permuted: axis i of the result is axis perm[i] of t
+// (ONNX Transpose), e.g. {0, 3, 1, 2} turns a channels-last [N, H, W, C] into NCHW.
+Tensor permuted(const Tensor& t, const std::vector<int64_t>& perm);
+
 // Seeded sample data for benchmarks and kernel timing: uniform [-1, 1) for float32, zeros otherwise.
 Tensor random_tensor(DType dtype, Shape shape, uint32_t seed);
 

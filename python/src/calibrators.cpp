@@ -99,7 +99,7 @@ ReadyMadeCalibrator::ReadyMadeCalibrator(CalibrationAlgoType algorithm, std::uni
   calibrator_ = make_calibrator(algorithm, std::move(source), options, cache_file_, percentile);
 }
 
-int ReadyMadeCalibrator::getBatchSize() const { return batch_size_ = calibrator_->getBatchSize(); }
+int ReadyMadeCalibrator::getBatchSize() const { return calibrator_->getBatchSize(); }
 
 bool ReadyMadeCalibrator::getBatch(void* bindings[], const char* names[], int count) {
   return calibrator_->getBatch(bindings, names, count);  // refuses count != 1 itself

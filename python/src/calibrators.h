@@ -138,9 +138,7 @@ class PyPercentileCalibrator : public PyCalibrator<IInt8PercentileCalibrator> {
 // octet's ready-made calibrator: make_calibrator over a BatchSource. It reports
 // the source's sample shape, which the builder checks against the network's input
 // before the first batch (the source writes whole samples into the binding).
-class ReadyMadeCalibrator : public IInt8PercentileCalibrator,
-                            public ICalibrationSampleShape,
-                            public BuildAwareCalibrator {
+class ReadyMadeCalibrator : public IInt8PercentileCalibrator, public ICalibrationSampleShape {
  public:
   ReadyMadeCalibrator(CalibrationAlgoType algorithm, std::unique_ptr<BatchSource> source,
                       const CalibrationDataOptions& options, std::string cache_file, double percentile);

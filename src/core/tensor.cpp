@@ -1,5 +1,7 @@
 #include "octet/tensor.h"
 
+#include "kernels/reference/strided_copy.h"
+
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -132,6 +134,12 @@ Tensor random_tensor(DType dtype, Shape shape, uint32_t seed) {
     for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
   }
   return t;
+}
+
+Tensor permuted(const Tensor& t, const std::vector<int64_t>& perm) {
+  Tensor out = Tensor::uninitialized(t.dtype(), permuted_shape(t.shape(), perm));
+  copy_permuted(t, perm, out);
+  return out;
 }
 
 }  // namespace octet

@@ -37,17 +37,6 @@ std::vector<float> real_values(const Tensor& t, const Engine& engine, const std:
   return v;
 }
 
-// The values of a channels-last [N, H, W, C] tensor in the FP32 model's NCHW order.
-std::vector<float> nchw_order(const std::vector<float>& nhwc, const Shape& shape) {
-  const int64_t n = shape[0], h = shape[1], w = shape[2], c = shape[3];
-  std::vector<float> nchw(nhwc.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t y = 0; y < h; ++y)
-      for (int64_t x = 0; x < w; ++x)
-        for (int64_t k = 0; k < c; ++k) nchw[((i * c + k) * h + y) * w + x] = nhwc[((i * h + y) * w + x) * c + k];
-  return nchw;
-}
-
 std::vector<int64_t> top1(const Tensor& logits) {
   if (logits.rank() != 2) throw Error("top-1 needs a 2-D (batch x classes) first output, got " + shape_str(logits.shape()));
   std::vector<int64_t> best(logits.dim(0));
@@ -119,7 +108,7 @@ Runner add_compare(CLI::App& app) {
       const TensorMap eng_out = eng_exec.run(feed, [&](const std::string& name, const Tensor& t) {
         if (auto it = ref_values.find(name); it != ref_values.end() && t.numel() == static_cast<int64_t>(it->second.size()))
           per_layer[name].add(it->second, channels_last.count(name) && t.rank() == 4
-                                              ? nchw_order(real_values(t, engine, name), t.shape())
+                                              ? real_values(permuted(t, {0, 3, 1, 2}), engine, name)
                                               : real_values(t, engine, name));
       });
       for (const auto& [name, t] : ref_out) per_output[name].add(t.to_floats(), real_values(eng_out.at(name), engine, name));

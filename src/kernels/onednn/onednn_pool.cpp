@@ -123,12 +123,7 @@ class PoolKernel : public PreparedKernel {
   // they are that loop, summing in the same order (bit-identical results), split over the threads.
   void run_global(KernelContext& ctx) const {
     const Tensor& x = ctx.input(0);
-    const int64_t planes = x.dim(0) * x.dim(1);
-    const int64_t plane_size = shape_numel(Shape(x.shape().begin() + 2, x.shape().end()));
-    if (plane_size == 0) ctx.fail("X " + shape_str(x.shape()) + " has empty spatial dims");
-    Shape out_shape(x.shape().size(), 1);
-    out_shape[0] = x.dim(0);
-    out_shape[1] = x.dim(1);
+    const auto [planes, plane_size, out_shape] = spatial::global_pool_geometry(ctx, x);
     Tensor& y = ctx.make_output(0, x.dtype(), out_shape, /*zero_filled=*/false);
     if (planes == 0) return;
     auto pool = [&](auto* out, const auto* in, auto reduce) {

@@ -11,12 +11,6 @@ namespace {
 const std::vector<int64_t> kNhwcToNchw{0, 3, 1, 2};
 const std::vector<int64_t> kNchwToNhwc{0, 2, 3, 1};
 
-Tensor permuted(const Tensor& x, const std::vector<int64_t>& perm) {
-  Tensor out = Tensor::uninitialized(x.dtype(), permuted_shape(x.shape(), perm));
-  copy_permuted(x, perm, out);
-  return out;
-}
-
 void run_channels_last(const KernelFn& nchw_kernel, const std::vector<size_t>& activation_inputs,
                        KernelContext& ctx) {
   for (size_t i = 1; i < ctx.node.outputs.size(); ++i)

@@ -160,16 +160,10 @@ void average_pool_kernel(KernelContext& ctx) {
 template <class T, class Reduce>
 void global_pool(KernelContext& ctx, Reduce reduce) {
   const Tensor& x = ctx.input(0);
-  if (x.rank() < 3) ctx.fail("X must have rank >= 3 ([N, C, D...]), got " + shape_str(x.shape()));
-  const int64_t planes = x.dim(0) * x.dim(1);
-  const int64_t plane_size = shape_numel(Shape(x.shape().begin() + 2, x.shape().end()));
-  if (plane_size == 0) ctx.fail("X " + shape_str(x.shape()) + " has empty spatial dims");
-  Shape out_shape(x.shape().size(), 1);
-  out_shape[0] = x.dim(0);
-  out_shape[1] = x.dim(1);
-  T* y = ctx.make_output(0, x.dtype(), out_shape).template data<T>();
+  const spatial::GlobalPool g = spatial::global_pool_geometry(ctx, x);
+  T* y = ctx.make_output(0, x.dtype(), g.output_shape).template data<T>();
   const T* data = x.data<T>();
-  for (int64_t plane = 0; plane < planes; ++plane) y[plane] = reduce(data + plane * plane_size, plane_size);
+  for (int64_t plane = 0; plane < g.planes; ++plane) y[plane] = reduce(data + plane * g.plane_size, g.plane_size);
 }
 
 void global_average_pool_kernel(KernelContext& ctx) {

@@ -121,4 +121,20 @@ void for_each_tap_position(const Window& w, int64_t tap, const Shape& grid, cons
   }
 }
 
+// GlobalAveragePool / GlobalMaxPool over NCHW X [N, C, D...]: one value per
+// (batch, channel) plane of plane_size elements, Y shaped [N, C, 1, ...].
+struct GlobalPool {
+  int64_t planes, plane_size;
+  Shape output_shape;
+};
+inline GlobalPool global_pool_geometry(const KernelContext& ctx, const Tensor& x) {
+  if (x.rank() < 3) ctx.fail("X must have rank >= 3 ([N, C, D...]), got " + shape_str(x.shape()));
+  GlobalPool g{x.dim(0) * x.dim(1), shape_numel(Shape(x.shape().begin() + 2, x.shape().end())),
+               Shape(x.shape().size(), 1)};
+  if (g.plane_size == 0) ctx.fail("X " + shape_str(x.shape()) + " has empty spatial dims");
+  g.output_shape[0] = x.dim(0);
+  g.output_shape[1] = x.dim(1);
+  return g;
+}
+
 }  // namespace octet::spatial
