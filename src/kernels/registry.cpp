@@ -5,6 +5,7 @@
 
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/reference/reference_kernels.h"
+#include "kernels/x86/x86_kernels.h"
 
 namespace octet {
 
@@ -46,6 +47,7 @@ KernelRegistry& KernelRegistry::global() {
     auto* r = new KernelRegistry;
     register_reference_kernels(*r);
     register_onednn_kernels(*r);
+    register_x86_kernels(*r);
     return r;
   }();
   return *registry;

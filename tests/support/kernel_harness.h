@@ -3,6 +3,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -184,6 +186,36 @@ inline Node unit_scale_int8_node(const std::string& op_type, std::map<std::strin
   Node n = make_node(op_type, n_inputs, 1, std::move(attrs));
   n.domain = "octet";
   return n;
+}
+
+// Hands every run of a node the same output buffer, as an execution context's
+// arena does, so that timings do not include fresh pages.
+class ReusedOutput : public OutputAllocator {
+ public:
+  Tensor allocate(size_t, DType dtype, const Shape& shape) override {
+    if (buffer_.dtype() != dtype || buffer_.shape() != shape) buffer_ = Tensor(dtype, shape);
+    return buffer_;  // shares the buffer
+  }
+
+ private:
+  Tensor buffer_;
+};
+
+// Not an assertion: the median seconds per run of `kernel` (bound to `node`) over
+// `runs` runs after one warm-up run.
+inline double median_seconds_per_run(const PreparedKernel& kernel, const Node& node, int64_t opset,
+                                     const std::vector<const Tensor*>& inputs, int runs) {
+  ReusedOutput output;
+  std::vector<double> times;
+  for (int r = 0; r <= runs; ++r) {
+    KernelContext ctx{node, opset, inputs, std::vector<Tensor>(node.outputs.size()), &output};
+    const auto start = std::chrono::steady_clock::now();
+    kernel.run(ctx);
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (r > 0) times.push_back(t);  // the first run warms the pages and caches
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
 }
 
 }  // namespace octet::testing

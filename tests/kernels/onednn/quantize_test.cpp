@@ -198,32 +198,11 @@ TEST_F(OnednnQuantizeTest, ErrorsAreTheReferences) {
 
 // Hands out one buffer for every run's output, as an execution context's arena
 // does, so that the page faults of a fresh heap output are not timed.
-class ReusedOutput : public OutputAllocator {
- public:
-  Tensor allocate(size_t, DType dtype, const Shape& shape) override {
-    if (buffer_.dtype() != dtype || buffer_.shape() != shape) buffer_ = Tensor(dtype, shape);
-    return buffer_;  // shares the buffer
-  }
-
- private:
-  Tensor buffer_;
-};
-
 // Not an assertion: reference vs onednn QuantizeLinear of a batch-64 ImageNet input, 2 threads.
 double seconds_per_run(const std::string& backend, const Node& node, const std::vector<const Tensor*>& inputs,
                        int runs) {
   const auto kernel = KernelRegistry::global().find(node.domain, node.op_type, 13, backend)->bind(node, Graph{});
-  ReusedOutput output;
-  std::vector<double> times;
-  for (int r = 0; r <= runs; ++r) {
-    KernelContext ctx{node, 13, inputs, std::vector<Tensor>(1), &output};
-    const auto start = std::chrono::steady_clock::now();
-    kernel->run(ctx);
-    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (r > 0) times.push_back(t);  // the first run warms the pages and caches
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return median_seconds_per_run(*kernel, node, 13, inputs, runs);
 }
 
 TEST_F(OnednnQuantizeTest, TimingAtBatch64) {

@@ -1,0 +1,33 @@
+// The "x86" backend: octet's own FP32 convolution kernels, AVX-512 with an AVX2
+// fallback picked at run time (variant.h). Kernel selection times them
+// against the other backends per layer and keeps the fastest.
+#pragma once
+#include <optional>
+
+#include "kernels/x86/variant.h"
+#include "octet/kernel.h"
+
+namespace octet {
+
+// Conv and FusedConv: conv1x1.cpp (channels-last 1x1), winograd.cpp (channels-last
+// 3x3 stride 1).
+void register_x86_kernels(KernelRegistry& r);
+
+namespace x86 {
+
+// What the x86 convolutions share. A channels-last 2-D FP32 Conv or FusedConv
+// with group 1 and constant W (and B) of these kernel sizes; nullopt otherwise.
+struct ConvNode {
+  const Tensor* weights = nullptr;  // [M, C, kh, kw]
+  const Tensor* bias = nullptr;     // [M] or null
+  bool residual = false;            // FusedConv's input 3
+  Epilogue epilogue;                // activation only: the kernel sets the bias
+};
+std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size);
+
+// The kernels, or nullptr for a node they do not handle.
+std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
+std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
+
+}  // namespace x86
+}  // namespace octet
