@@ -209,8 +209,6 @@ class PoolKernel : public PreparedKernel {
                                               {w.dilations[0] - 1, w.dilations[1] - 1},  // oneDNN's count from 0
                                               {w.pads_begin[0], w.pads_begin[1]}, {w.pads_end[0], w.pads_end[1]});
     const dnnl::pooling_v2_forward::primitive_desc pd(desc, onednn::base_attr(), onednn::engine());
-    if (std::getenv("OCTET_ONEDNN_VERBOSE_POOL"))
-      std::fprintf(stderr, "onednn %s: %s\n", op_type_.c_str(), pd.impl_info_str());
     plan.pool = onednn::make_step<dnnl::pooling_v2_forward>(pd);
     if (plan.pool_src != plan.src) {
       plan.to_pool_layout = onednn::make_reorder(plan.src, plan.pool_src);

@@ -113,9 +113,9 @@ std::vector<ConvCase> winograd_cases() {
   return {
       {2, 64, 64, 3, 1, 14, 1, true},    // ResNet 3x3
       {2, 128, 128, 3, 1, 7, 1, false},  // odd size: the last tiles' second row and column fall outside Y
-      {1, 3, 16, 3, 1, 9, 0, true},      // no padding, 3 channels
-      {3, 17, 33, 3, 1, 6, 2, true},     // partial vectors, wide padding
-      {1, 8, 5, 3, 1, 3, 1, false},
+      {1, 64, 80, 3, 1, 9, 0, true},     // no padding
+      {3, 65, 97, 3, 1, 6, 2, true},     // partial vectors and panels, wide padding
+      {1, 72, 64, 3, 1, 3, 1, false},
   };
 }
 
@@ -130,7 +130,7 @@ TEST_F(X86ConvTest, Winograd3x3MatchesReference) {
 
 TEST_F(X86ConvTest, WinogradHandlesSamePadding) {
   std::mt19937 rng(5);
-  const ConvCase c{2, 16, 24, 3, 1, 10, 0, true};
+  const ConvCase c{2, 64, 72, 3, 1, 10, 0, true};
   Node node = conv_node(c, "FusedConv", true, {"relu", {}});
   node.attributes.erase("pads");
   node.attributes["auto_pad"] = std::string("SAME_UPPER");
@@ -153,11 +153,15 @@ TEST_F(X86ConvTest, LeavesOtherConfigurationsToOtherBackends) {
   EXPECT_FALSE(accepts("x86", grouped, o.inputs, 1)) << "group 2";
   const ConvCase padded{1, 8, 8, 1, 1, 5, 1, true};
   EXPECT_FALSE(accepts("x86", channels_last(conv_node(padded, "FusedConv", false, {"relu", {}})), o.inputs, 1));
-  // 3x3: stride 1 and dilation 1 only; other kernel sizes are not handled.
-  const ConvCase k3{1, 8, 8, 3, 2, 7, 1, true}, k5{1, 8, 8, 5, 1, 7, 2, true};
+  // 3x3: stride 1, dilation 1 and 64 channels or more only; other kernel sizes are not handled.
+  const ConvCase k3{1, 64, 64, 3, 2, 7, 1, true}, k5{1, 64, 64, 5, 1, 7, 2, true};
   const Operands o3 = operands(k3, plain, false, rng), o5 = operands(k5, plain, false, rng);
+  EXPECT_TRUE(accepts("x86", channels_last(conv_node({1, 64, 64, 3, 1, 7, 1, true}, "Conv", false, {})), o3.inputs, 1));
   EXPECT_FALSE(accepts("x86", channels_last(conv_node(k3, "Conv", false, {})), o3.inputs, 1)) << "stride 2";
-  Node dilated = channels_last(conv_node({1, 8, 8, 3, 1, 7, 2, true}, "Conv", false, {}));
+  const ConvCase narrow{1, 32, 32, 3, 1, 7, 1, true};
+  const Operands on = operands(narrow, plain, false, rng);
+  EXPECT_FALSE(accepts("x86", channels_last(conv_node(narrow, "Conv", false, {})), on.inputs, 1)) << "32 channels";
+  Node dilated = channels_last(conv_node({1, 64, 64, 3, 1, 7, 2, true}, "Conv", false, {}));
   dilated.attributes["dilations"] = Shape{2, 2};
   EXPECT_FALSE(accepts("x86", dilated, o3.inputs, 1)) << "dilation 2";
   EXPECT_FALSE(accepts("x86", channels_last(conv_node(k5, "Conv", false, {})), o5.inputs, 1)) << "5x5";
@@ -173,7 +177,8 @@ TEST_F(X86ConvTest, LeavesOtherConfigurationsToOtherBackends) {
   }
 }
 
-// Not an assertion: x86 vs onednn on ResNet-50 / MobileNetV2 layers at batch 8, 2 threads.
+// Not an assertion: x86 vs onednn on ResNet-50 / MobileNetV2 layers at batch 8 (and one
+// sample-ResNet layer at batch 64), 2 threads.
 TEST_F(X86ConvTest, TimingAgainstOnednn) {
   std::mt19937 rng(3);
   struct Timed {
@@ -187,6 +192,7 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
       {{8, 32, 16, 1, 1, 112, 0, true}, false},   {{8, 64, 64, 3, 1, 56, 1, true}, false},
       {{8, 128, 128, 3, 1, 28, 1, true}, false},  {{8, 256, 256, 3, 1, 14, 1, true}, false},
       {{8, 512, 512, 3, 1, 7, 1, true}, false},
+      {{64, 64, 64, 3, 1, 7, 1, true}, false},  // the Fashion-MNIST sample ResNet's last 3x3, batch 64
   };
   for (const Timed& t : layers) {
     const Node node = channels_last(conv_node(t.c, "FusedConv", t.residual, {"relu", {}}));
