@@ -1,5 +1,5 @@
 // The AVX2 variant of the x86 kernels (variant.h): 8-float vectors, 32-column
-// panels, 12 accumulators of the 16 registers (tiles of 3x4, 4x3, 6x2, 12x1 vectors).
+// panels, up to 12 accumulators of the 16 registers (tiles of 3x4, 4x3, 6x2, 8x1 vectors).
 // Compiled with -mavx2 -mfma (CMakeLists.txt); only run where the CPU has them.
 #include <immintrin.h>
 

@@ -1,5 +1,5 @@
 // The AVX-512 variant of the x86 kernels (variant.h): 16-float vectors, 64-column
-// panels, 24 accumulators of the 32 registers (tiles of 6x4, 8x3, 12x2, 24x1 vectors).
+// panels, up to 24 accumulators of the 32 registers (tiles of 6x4, 8x3, 8x2, 8x1 vectors).
 // Compiled with -mavx512f -mfma (CMakeLists.txt); only run where the CPU has them.
 #include <immintrin.h>
 
