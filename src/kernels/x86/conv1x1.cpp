@@ -47,6 +47,24 @@ std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int
   return c;
 }
 
+const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels)
+    ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
+             std::to_string(channels) + "]");
+  return x;
+}
+
+ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out) {
+  const Tensor* z = residual ? &ctx.input(3) : nullptr;
+  if (z && (z->dtype() != DType::kFloat32 || z->shape() != out))
+    ctx.fail("residual " + std::string(dtype_name(z->dtype())) + shape_str(z->shape()) + " must be float32 " +
+             shape_str(out));
+  const bool in_place = z && ctx.can_overwrite_input(3);
+  Tensor& y = in_place ? (ctx.outputs[0] = *z) : ctx.make_output(0, DType::kFloat32, out, false);
+  return {y.data<float>(), z ? z->data<float>() : nullptr};
+}
+
 namespace {
 
 // Below this many multiply-adds a layer runs on one thread (waking the other costs more).
@@ -69,25 +87,16 @@ class Conv1x1Kernel : public PreparedKernel {
   }
 
   void run(KernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
-    if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels_)
-      ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
-               std::to_string(channels_) + "]");
+    const Tensor& x = channels_last_input(ctx, channels_);
     const int64_t sh = window_.strides[0], sw = window_.strides[1];
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), m = weights_.n;
     const Shape out{n, (h - 1) / sh + 1, (w - 1) / sw + 1, m};
-    const Tensor* residual = residual_ ? &ctx.input(3) : nullptr;
-    if (residual && (residual->dtype() != DType::kFloat32 || residual->shape() != out))
-      ctx.fail("residual " + std::string(dtype_name(residual->dtype())) + shape_str(residual->shape()) +
-               " must be float32 " + shape_str(out));
-    // A residual no one reads afterwards becomes Y: the tiles add into it in place.
-    const bool in_place = residual && ctx.can_overwrite_input(3);
-    Tensor& y = in_place ? (ctx.outputs[0] = *residual) : ctx.make_output(0, DType::kFloat32, out, false);
+    const ConvOutput io = conv_output(ctx, residual_, out);
+    float* yd = io.y;
+    const float* z = io.z;
     const int64_t rows = out[0] * out[1] * out[2];
     if (rows == 0) return;
     const float* xd = x.data<float>();
-    const float* z = residual ? residual->data<float>() : nullptr;
-    float* yd = y.data<float>();
     const bool strided = sh != 1 || sw != 1;
 
     const int64_t step = variant_.row_step;

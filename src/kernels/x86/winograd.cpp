@@ -65,22 +65,15 @@ class WinogradConvKernel : public PreparedKernel {
   }
 
   void run(KernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
-    if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels_)
-      ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
-               std::to_string(channels_) + "]");
+    const Tensor& x = channels_last_input(ctx, channels_);
     spatial::Window window = window_;
     const Shape out = spatial::sliding_output_shape(ctx, window, auto_pad_, {x.dim(1), x.dim(2)});
     const WinogradGeometry g{x.dim(0), x.dim(1), x.dim(2), channels_, outputs_, window.pads_begin[0],
                              window.pads_begin[1], out[0], out[1]};
-    const Shape y_shape{g.n, g.oh, g.ow, g.m};
-    const Tensor* residual = residual_ ? &ctx.input(3) : nullptr;
-    if (residual && (residual->dtype() != DType::kFloat32 || residual->shape() != y_shape))
-      ctx.fail("residual " + std::string(dtype_name(residual->dtype())) + shape_str(residual->shape()) +
-               " must be float32 " + shape_str(y_shape));
-    // A residual no one reads afterwards becomes Y: each tile's outputs replace the Z they add.
-    const bool in_place = residual && ctx.can_overwrite_input(3);
-    Tensor& y = in_place ? (ctx.outputs[0] = *residual) : ctx.make_output(0, DType::kFloat32, y_shape, false);
+    // Each tile's outputs are written once, after its Z is read: Z may be Y.
+    const ConvOutput io = conv_output(ctx, residual_, {g.n, g.oh, g.ow, g.m});
+    float* yd = io.y;
+    const float* z = io.z;
     const int64_t tiles = g.tiles();
     if (tiles == 0) return;
 
@@ -92,8 +85,6 @@ class WinogradConvKernel : public PreparedKernel {
                           ((tiles + target * std::max(1, num_threads()) - 1) / (target * std::max(1, num_threads())));
     const int64_t chunk = ((tiles + parts - 1) / parts + step - 1) / step * step;
     const float* xd = x.data<float>();
-    const float* z = residual ? residual->data<float>() : nullptr;
-    float* yd = y.data<float>();
     const Epilogue product;  // the 16 products: no bias, no activation
     parallel_for((tiles + chunk - 1) / chunk, [&](int64_t c0, int64_t c1) {
       thread_local std::vector<float> scratch;

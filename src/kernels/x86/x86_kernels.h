@@ -25,6 +25,16 @@ struct ConvNode {
 };
 std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size);
 
+// X (input 0) as these kernels take it, float32 [N, H, W, channels], or an error naming the node.
+const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels);
+// Y of shape `out` and the residual Z (input 3) when `residual` (else null), checked
+// against `out`. A Z no one reads afterwards becomes Y: the kernel adds into it in place.
+struct ConvOutput {
+  float* y;
+  const float* z;
+};
+ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out);
+
 // The kernels, or nullptr for a node they do not handle.
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
