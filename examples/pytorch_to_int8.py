@@ -69,12 +69,6 @@ def train(model, x, y, epochs):
     model.eval()
 
 
-def write_pgm(path, image):
-    """A binary PGM (P5) of a uint8 H x W image."""
-    with open(path, "wb") as f:
-        f.write(b"P5\n%d %d\n255\n" % (image.shape[1], image.shape[0]) + image.tobytes())
-
-
 def read_pgm(path):
     with open(path, "rb") as f:
         magic, width, height, maxval = f.readline(), *map(int, f.readline().split()), int(f.readline())
@@ -175,7 +169,7 @@ def main():
     files = []
     for i, image in enumerate(images[-args.calib_images:]):
         files.append(os.path.join(image_dir, f"{i:05d}.pgm"))
-        write_pgm(files[-1], image)
+        fashion_mnist_npy.write_pgm(files[-1], image)
 
     logger = octet.Logger(octet.Logger.INFO)
     builder = octet.Builder(logger)

@@ -77,6 +77,12 @@ def load(split, count=None, offset=0, pp=None):
     return preprocess(images[offset:end], pp), labels[offset:end].astype(np.int64)
 
 
+def write_pgm(path, image):
+    """A binary PGM (P5) of a uint8 H x W image (stb_image, and so octet, reads PNM)."""
+    with open(path, "wb") as f:
+        f.write(b"P5\n%d %d\n255\n" % (image.shape[1], image.shape[0]) + image.tobytes())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=SPLIT_PREFIX, required=True)

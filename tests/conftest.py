@@ -59,11 +59,12 @@ def fashion_npy(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def infer_outputs(run_octet, tmp_path_factory):
-    """infer_outputs(model_or_plan, x_npy) -> {output name: ndarray}, from its own `octet infer` process."""
+    """infer_outputs(model_or_plan, x_npy, *options) -> {output name: ndarray}, from its own `octet infer`
+    process (options: e.g. "--plugins", library)."""
 
-    def infer(model, x_npy):
+    def infer(model, x_npy, *options):
         out_dir = tmp_path_factory.mktemp("infer")
-        run_octet("infer", model, "--input", x_npy, "--output-dir", out_dir)
+        run_octet("infer", model, *options, "--input", x_npy, "--output-dir", out_dir)
         return {p.stem: np.load(p) for p in sorted(out_dir.glob("*.npy"))}
     return infer
 

@@ -102,7 +102,7 @@ class PluginRegistry {
   void register_creator(std::unique_ptr<IPluginCreator> creator);
   // Removes that creator; false when none was registered.
   bool deregister_creator(const std::string& name, const std::string& version, const std::string& plugin_namespace);
-  // The creator with that key, or nullptr. Creators live as long as the registry.
+  // The creator with that key, or nullptr; valid until that creator is deregistered.
   const IPluginCreator* find(const std::string& name, const std::string& version,
                              const std::string& plugin_namespace) const;
   // "FullyConnected 1 (octet.examples), Swish 1", or "none": for error messages.
@@ -110,7 +110,7 @@ class PluginRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<IPluginCreator>> creators_;
+  std::vector<std::unique_ptr<IPluginCreator>> creators_;
 };
 
 // Loads a plugin library and calls its entry point (kPluginEntryPoint), which

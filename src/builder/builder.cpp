@@ -100,8 +100,7 @@ void check_profile(const Graph& network, const OptimizationProfile& profile) {
   if (profile.empty()) return;
   for (const auto* shapes : {&profile.min, &profile.opt, &profile.max})
     for (const auto& [name, shape] : *shapes)
-      if (!network.find_value(name) || std::none_of(network.inputs.begin(), network.inputs.end(),
-                                                    [&](const ValueInfo& v) { return v.name == name; }))
+      if (std::none_of(network.inputs.begin(), network.inputs.end(), [&](const ValueInfo& v) { return v.name == name; }))
         throw Error("optimisation profile: '" + name + "' is not an input of this network");
   for (const auto& v : network.inputs) {
     const std::string what = "optimisation profile: input '" + v.name + "' ";

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <set>
 
+#include "passes/graph_edit.h"
+
 namespace octet {
 namespace {
 
@@ -14,9 +16,21 @@ bool is_reserved_attribute(const std::string& key) {
   return reserved.count(key) != 0;
 }
 
+// The plugin a node names: its op type, version and namespace (TensorRT's ONNX parser
+// convention: the attributes give version and namespace, "1" and "" by default).
 std::string plugin_key(const Node& node) {
-  return "plugin '" + node.op_type + "' (version '" + node.attr_string(kPluginVersion, "1") + "', namespace '" +
-         node.attr_string(kPluginNamespace, "") + "')";
+  return describe_plugin(node.op_type, node.attr_string(kPluginVersion, "1"), node.attr_string(kPluginNamespace, ""));
+}
+
+const IPluginCreator* find_creator(const Node& node) {
+  return PluginRegistry::global().find(node.op_type, node.attr_string(kPluginVersion, "1"),
+                                       node.attr_string(kPluginNamespace, ""));
+}
+
+// The end of every "no such plugin" message.
+std::string registered_plugins_hint() {
+  return "(registered plugins: " + PluginRegistry::global().describe() +
+         "); load the library that provides it (--plugins)";
 }
 
 const char* field_type_name(size_t attribute_index) {
@@ -96,8 +110,8 @@ PluginIo describe_io(const Node& node, const Graph& graph, const std::vector<flo
       PluginTensorDesc d;
       d.format = format;
       if (!scales.empty()) d.dtype = DType::kInt8, d.scale = scales.at(i);
-      if (const ValueInfo* v = graph.find_value(names[i]); v && v->has_shape)
-        for (const auto& dim : v->dims) d.dims.push_back(dim.value);
+      if (const auto dims = graph_edit::declared_dims(graph, names[i]))
+        for (const auto& dim : *dims) d.dims.push_back(dim.value);
       descs.push_back(std::move(d));
     }
     return descs;
@@ -154,8 +168,9 @@ class PluginKernel final : public PreparedKernel {
       io.outputs[o].dims = output_shapes[o];
       outputs.push_back(ctx.make_output(o, io.outputs[o].dtype, output_shapes[o], /*zero_filled=*/false).raw());
     }
-    std::vector<std::byte> workspace(plugin_->workspace_size(io.inputs, io.outputs));
-    if (const int status = plugin_->enqueue(io.inputs, io.outputs, inputs, outputs, workspace.data(), nullptr))
+    // The plugin's scratch: not zero-filled, as TensorRT's workspace.
+    const std::unique_ptr<std::byte[]> workspace(new std::byte[plugin_->workspace_size(io.inputs, io.outputs)]);
+    if (const int status = plugin_->enqueue(io.inputs, io.outputs, inputs, outputs, workspace.get(), nullptr))
       ctx.fail(key_ + " failed (enqueue returned " + std::to_string(status) + ")");
   }
 
@@ -169,12 +184,13 @@ class PluginKernel final : public PreparedKernel {
 
 bool is_plugin_node(const Node& node) { return node.backend == kPluginBackend; }
 
+std::string describe_plugin(const std::string& name, const std::string& version, const std::string& plugin_namespace) {
+  return "plugin '" + name + "' (version '" + version + "', namespace '" + plugin_namespace + "')";
+}
+
 const IPluginCreator& plugin_creator(const Node& node) {
-  const IPluginCreator* creator = PluginRegistry::global().find(
-      node.op_type, node.attr_string(kPluginVersion, "1"), node.attr_string(kPluginNamespace, ""));
-  if (!creator)
-    throw Error(node.describe() + ": " + plugin_key(node) + " is not registered (registered plugins: " +
-                PluginRegistry::global().describe() + "); load the library that provides it (--plugins)");
+  const IPluginCreator* creator = find_creator(node);
+  if (!creator) throw Error(node.describe() + ": " + plugin_key(node) + " is not registered " + registered_plugins_hint());
   return *creator;
 }
 
@@ -186,15 +202,10 @@ namespace {
 void declare_output_shapes(const Node& node, const IPlugin& plugin, Graph& graph) {
   std::vector<Shape> input_shapes;
   for (const auto& in : node.inputs) {
-    if (auto init = graph.initializers.find(in); init != graph.initializers.end()) {
-      input_shapes.push_back(init->second.shape());
-      continue;
-    }
-    const ValueInfo* v = graph.find_value(in);
-    if (!v || !v->has_shape) return;
-    Shape shape;
-    for (const auto& d : v->dims) shape.push_back(d.value);
-    input_shapes.push_back(shape);
+    const auto dims = graph_edit::declared_dims(graph, in);
+    if (!dims) return;
+    Shape& shape = input_shapes.emplace_back();
+    for (const auto& d : *dims) shape.push_back(d.value);
   }
   std::vector<Shape> output_shapes;
   try {
@@ -213,19 +224,14 @@ void declare_output_shapes(const Node& node, const IPlugin& plugin, Graph& graph
 }  // namespace
 
 void map_to_plugin(Node& node, Graph& graph) {
-  const int64_t opset = graph.opset(node.domain);
-  // TensorRT's ONNX parser convention: the op type names the plugin, attributes give version and namespace.
-  const std::string version = node.attr_string(kPluginVersion, "1"), ns = node.attr_string(kPluginNamespace, "");
-  const IPluginCreator* creator = PluginRegistry::global().find(node.op_type, version, ns);
+  const IPluginCreator* creator = find_creator(node);
   if (!creator)
     throw UnsupportedError(node.describe() + ": op '" + node.op_type + "'" +
                            (node.domain.empty() ? "" : " of domain '" + node.domain + "'") + " at opset " +
-                           std::to_string(opset) + " is not supported: no built-in kernel, and no plugin '" +
-                           node.op_type + "' (version '" + version + "', namespace '" + ns +
-                           "') is registered (registered plugins: " + PluginRegistry::global().describe() +
-                           "); load the library that provides it (--plugins)");
-  node.attributes[kPluginVersion] = version;
-  node.attributes[kPluginNamespace] = ns;
+                           std::to_string(graph.opset(node.domain)) + " is not supported: no built-in kernel, and no " +
+                           plugin_key(node) + " is registered " + registered_plugins_hint());
+  node.attributes[kPluginVersion] = node.attr_string(kPluginVersion, "1");
+  node.attributes[kPluginNamespace] = node.attr_string(kPluginNamespace, "");
   node.backend = kPluginBackend;
   check_fields(node, *creator);
   // Created once now, so that invalid field values are refused at import.

@@ -23,6 +23,9 @@ inline constexpr const char* kPluginOutputScales = "plugin_output_scales"; // fl
 
 bool is_plugin_node(const Node& node);
 
+// "plugin 'Swish' (version '1', namespace '')": how errors name a plugin.
+std::string describe_plugin(const std::string& name, const std::string& version, const std::string& plugin_namespace);
+
 // Import: makes `node` (one of graph's nodes, whose op has no built-in kernel) a
 // plugin node after checking its attributes against the creator's fields and
 // creating the plugin once, and declares the output shapes the plugin gives for

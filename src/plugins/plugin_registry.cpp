@@ -5,12 +5,17 @@
 #include <set>
 
 #include "octet/plugin.h"
+#include "plugins/plugin_node.h"
 
 namespace octet {
 
 namespace {
-std::string plugin_key(const std::string& name, const std::string& version, const std::string& plugin_namespace) {
-  return "'" + name + "' (version '" + version + "', namespace '" + plugin_namespace + "')";
+// The creator registered under that key, or creators.end().
+auto find_creator(const std::vector<std::unique_ptr<IPluginCreator>>& creators, const std::string& name,
+                  const std::string& version, const std::string& plugin_namespace) {
+  return std::find_if(creators.begin(), creators.end(), [&](const auto& c) {
+    return c->name() == name && c->version() == version && c->plugin_namespace() == plugin_namespace;
+  });
 }
 }  // namespace
 
@@ -23,18 +28,15 @@ void PluginRegistry::register_creator(std::unique_ptr<IPluginCreator> creator) {
   if (!creator) throw Error("cannot register a null plugin creator");
   const std::string name = creator->name(), version = creator->version(), ns = creator->plugin_namespace();
   std::lock_guard lock(mutex_);
-  for (const auto& c : creators_)
-    if (c->name() == name && c->version() == version && c->plugin_namespace() == ns)
-      throw Error("plugin " + plugin_key(name, version, ns) + " is already registered");
+  if (find_creator(creators_, name, version, ns) != creators_.end())
+    throw Error(describe_plugin(name, version, ns) + " is already registered");
   creators_.push_back(std::move(creator));
 }
 
 bool PluginRegistry::deregister_creator(const std::string& name, const std::string& version,
                                         const std::string& plugin_namespace) {
   std::lock_guard lock(mutex_);
-  const auto it = std::find_if(creators_.begin(), creators_.end(), [&](const auto& c) {
-    return c->name() == name && c->version() == version && c->plugin_namespace() == plugin_namespace;
-  });
+  const auto it = find_creator(creators_, name, version, plugin_namespace);
   if (it == creators_.end()) return false;
   creators_.erase(it);
   return true;
@@ -43,9 +45,8 @@ bool PluginRegistry::deregister_creator(const std::string& name, const std::stri
 const IPluginCreator* PluginRegistry::find(const std::string& name, const std::string& version,
                                            const std::string& plugin_namespace) const {
   std::lock_guard lock(mutex_);
-  for (const auto& c : creators_)
-    if (c->name() == name && c->version() == version && c->plugin_namespace() == plugin_namespace) return c.get();
-  return nullptr;
+  const auto it = find_creator(creators_, name, version, plugin_namespace);
+  return it == creators_.end() ? nullptr : it->get();
 }
 
 std::string PluginRegistry::describe() const {

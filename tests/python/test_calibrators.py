@@ -134,12 +134,6 @@ def test_stale_cache_is_refused(builder, logger, lenet, calib_data, tmp_path):
         builder.build_engine(resnet, int8_config(builder, octet.NpyCalibrator(str(path), cache_file=cache, progress=False)))
 
 
-def write_pgm(path, image):
-    """A binary PGM (P5) of a uint8 H x W image."""
-    with open(path, "wb") as f:
-        f.write(b"P5\n%d %d\n255\n" % (image.shape[1], image.shape[0]) + image.tobytes())
-
-
 def test_image_calibrator_matches_the_npy_calibrator(builder, lenet, calib_data, tmp_path):
     import fashion_mnist_npy
 
@@ -147,7 +141,7 @@ def test_image_calibrator_matches_the_npy_calibrator(builder, lenet, calib_data,
     folder = tmp_path / "images"
     folder.mkdir()
     for i, image in enumerate(images[:256]):
-        write_pgm(folder / f"{i:04d}.pgm", image)
+        fashion_mnist_npy.write_pgm(folder / f"{i:04d}.pgm", image)
     (tmp_path / "list.txt").write_text("".join(f"images/{i:04d}.pgm\n" for i in range(256)))
     pp = fashion_mnist_npy.load_meta()["preprocess"]
     preprocess = octet.ImagePreprocess.parse(f"resize=28x28,channels=1,scale={pp['scale']},mean={pp['mean']},std={pp['std']}")

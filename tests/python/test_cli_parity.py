@@ -27,6 +27,8 @@ def test_python_and_cli_builds_are_identical(spec, run_octet, infer_outputs, bui
               "--calib-data", data_path, "--calib-batch", BATCH, "--calib-cache", tmp_path / "cli.cache",
               "--timing-cache", timing_cache, "--quiet")
     cli_cache = (tmp_path / "cli.cache").read_bytes()
+    cli_plan = (tmp_path / "cli.plan").read_bytes()
+    cli_engine = octet.Runtime(logger).deserialize_cuda_engine(cli_plan)
 
     network = parse(builder, logger)
     ready_made = octet.NpyCalibrator(data_path, algorithm, batch_size=BATCH, cache_file=tmp_path / "py.cache",
@@ -42,8 +44,6 @@ def test_python_and_cli_builds_are_identical(spec, run_octet, infer_outputs, bui
         (tmp_path / f"{name}.plan").write_bytes(plan)
         engine = octet.Runtime(logger).deserialize_cuda_engine(plan)
         outputs[name] = engine.create_execution_context().execute({"input": x})["logits"]
-        cli_plan = (tmp_path / "cli.plan").read_bytes()
-        cli_engine = octet.Runtime(logger).deserialize_cuda_engine(cli_plan)
         assert engine.scales == cli_engine.scales, name
         assert engine.layers == cli_engine.layers, name
         assert plan == cli_plan, name

@@ -194,10 +194,10 @@ def test_malformed_cache_is_refused(damage, run_octet, lenet_cache, calib_npy, t
 
 # ---------------------------------------------------------------- bad calibration data
 
-def write_pgm(path, seed):
-    """A 28x28 8-bit grey PGM image (stb_image reads PNM)."""
-    pixels = np.random.default_rng(seed).integers(0, 256, size=(28, 28), dtype=np.uint8)
-    path.write_bytes(b"P5\n28 28\n255\n" + pixels.tobytes())
+def write_random_pgm(path, seed):
+    """A 28x28 8-bit grey PGM image of random pixels."""
+    import fashion_mnist_npy
+    fashion_mnist_npy.write_pgm(path, np.random.default_rng(seed).integers(0, 256, size=(28, 28), dtype=np.uint8))
 
 
 def test_wrong_shape_npy(run_octet, tmp_path):
@@ -218,7 +218,7 @@ def test_wrong_dtype_npy(run_octet, tmp_path):
 
 def test_unreadable_image_in_list(run_octet, tmp_path):
     for i in range(3):
-        write_pgm(tmp_path / f"ok{i}.pgm", i)
+        write_random_pgm(tmp_path / f"ok{i}.pgm", i)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really a png")
     listing = tmp_path / "images.txt"
     listing.write_text("ok0.pgm\nok1.pgm\nbroken.png\nok2.pgm\n")
@@ -230,7 +230,7 @@ def test_unreadable_image_in_list(run_octet, tmp_path):
 def test_image_list_is_usable(run_octet, tmp_path):
     """The good case of the test above, so that its failure is the broken image's doing."""
     for i in range(4):
-        write_pgm(tmp_path / f"ok{i}.pgm", i)
+        write_random_pgm(tmp_path / f"ok{i}.pgm", i)
     listing = tmp_path / "images.txt"
     listing.write_text("# four grey images\nok0.pgm\nok1.pgm\n\nok2.pgm\nok3.pgm\n")
     build_int8(run_octet, tmp_path / "x.plan", "--calib-data", listing, "--calib-batch", "2", "--quiet")

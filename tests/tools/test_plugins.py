@@ -43,16 +43,6 @@ def lenet_fc(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def infer_outputs_with(run_octet, tmp_path_factory):
-    """infer_outputs_with(plan, x_npy, library) -> {output name: ndarray}, from its own `octet infer` process."""
-    def infer(model, x_npy, library):
-        out_dir = tmp_path_factory.mktemp("infer")
-        run_octet("infer", model, "--plugins", library, "--input", x_npy, "--output-dir", out_dir)
-        return {p.stem: np.load(p) for p in sorted(out_dir.glob("*.npy"))}
-    return infer
-
-
 def conv2d(x, w, b, pad):
     x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], axis=(2, 3))  # N, C, H, W, kh, kw
@@ -66,10 +56,10 @@ def swish_net_reference(x):
     return conv2d(h, weights["conv2.weight"], weights["conv2.bias"], pad=0)
 
 
-def test_custom_op_plan_reloads_and_runs_in_a_new_process(swish_plan, plugin_library, infer_outputs_with, tmp_path):
+def test_custom_op_plan_reloads_and_runs_in_a_new_process(swish_plan, plugin_library, infer_outputs, tmp_path):
     x = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    got = infer_outputs_with(swish_plan, tmp_path / "x.npy", plugin_library)["output"]
+    got = infer_outputs(swish_plan, tmp_path / "x.npy", "--plugins", plugin_library)["output"]
     want = swish_net_reference(x)
     assert got.shape == want.shape == (3, 2, 6, 6)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
@@ -119,7 +109,7 @@ def test_every_command_takes_plugins(run_octet, swish_plan, lenet_fc, plugin_lib
 
 
 def test_fp32_only_plugin_runs_fp32_between_conversions_in_an_int8_network(run_octet, plugin_library,
-                                                                           infer_outputs_with, tmp_path):
+                                                                           infer_outputs, tmp_path):
     calib = np.random.default_rng(2).standard_normal((64, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "calib.npy", calib)
     plan = tmp_path / "swish_int8.plan"
@@ -133,15 +123,15 @@ def test_fp32_only_plugin_runs_fp32_between_conversions_in_an_int8_network(run_o
     # Swish's output is quantized for the INT8 conv that reads it.
     assert any("QuantizeLinear" in line and "(/swish/Swish_output_0:float32" in line for line in layers), layers
     assert any("Int8Conv '/conv2/Conv'" in line for line in layers), layers
-    got = infer_outputs_with(plan, tmp_path / "calib.npy", plugin_library)["output"]
+    got = infer_outputs(plan, tmp_path / "calib.npy", "--plugins", plugin_library)["output"]
     want = swish_net_reference(calib)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
 
 
 def test_fully_connected_plugin_fp32_matches_the_gemm_it_replaces(lenet_fc, plugin_library, fashion_npy,
-                                                                   infer_outputs_with):
+                                                                   infer_outputs):
     x_npy = fashion_npy("test", 200)
-    got = infer_outputs_with(lenet_fc, x_npy, plugin_library)["logits"]
+    got = infer_outputs(lenet_fc, x_npy, "--plugins", plugin_library)["logits"]
     want = ort.InferenceSession(LENET, providers=["CPUExecutionProvider"]).run(None, {"input": np.load(x_npy)})[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 

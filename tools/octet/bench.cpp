@@ -4,8 +4,6 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
-#include <random>
-#include <sstream>
 
 #include "commands.h"
 #include "octet/parallel.h"
@@ -15,23 +13,6 @@ namespace octet::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// "input:1x3x224x224" -> {"input", [1,3,224,224]}, as trtexec's --shapes.
-std::pair<std::string, Shape> parse_shape_spec(const std::string& spec) {
-  auto colon = spec.rfind(':');
-  if (colon == std::string::npos) throw Error("--shape " + spec + ": expected NAME:DxDxD");
-  Shape shape;
-  std::stringstream ss(spec.substr(colon + 1));
-  std::string item;
-  while (std::getline(ss, item, 'x')) {
-    try {
-      shape.push_back(std::stoll(item));
-    } catch (const std::exception&) {
-      throw Error("--shape " + spec + ": '" + item + "' is not a dimension");
-    }
-  }
-  return {spec.substr(0, colon), shape};
-}
 
 // Random inputs for every input not given, at --shape or the declared shape with the batch.
 Tensor random_input(const ValueInfo& v, int64_t batch, const std::map<std::string, Shape>& shapes, uint32_t seed) {
@@ -110,7 +91,7 @@ Runner add_bench(CLI::App& app) {
     ExecutionContext context = load_engine(args->model).create_execution_context();
     const Graph& g = context.executor().graph();
     std::map<std::string, Shape> shapes;
-    for (const auto& s : args->shapes) shapes.insert(parse_shape_spec(s));
+    for (const auto& s : args->shapes) shapes.merge(parse_shapes("--shape", s));
     TensorMap inputs = read_inputs(args->inputs, g);
     for (size_t i = 0; i < g.inputs.size(); ++i)
       if (!inputs.count(g.inputs[i].name))

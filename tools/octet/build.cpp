@@ -1,8 +1,5 @@
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 #include "commands.h"
 #include "octet/builder.h"
@@ -51,27 +48,6 @@ ImagePreprocess preprocess_for(const Graph& g, const std::string& spec) {
 }
 
 // Calibration samples must have the shape of one input sample (N x C x H x W without N).
-// trtexec's shape lists: "input:1x3x224x224,mask:1x77" -> {input: [1,3,224,224], mask: [1,77]}.
-std::map<std::string, Shape> parse_shapes(const std::string& flag, const std::string& text) {
-  std::map<std::string, Shape> shapes;
-  std::stringstream list(text);
-  for (std::string item; std::getline(list, item, ',');) {
-    const size_t colon = item.rfind(':');
-    Shape shape;
-    std::stringstream dims(colon == std::string::npos ? "" : item.substr(colon + 1));
-    for (std::string d; std::getline(dims, d, 'x');) {
-      char* end = nullptr;
-      const long long v = std::strtoll(d.c_str(), &end, 10);
-      if (d.empty() || *end != '\0' || v < 1) shape.clear(), dims.setstate(std::ios::failbit);
-      else shape.push_back(v);
-    }
-    if (colon == std::string::npos || colon == 0 || shape.empty())
-      throw Error(flag + " " + text + ": expected NAME:DxDx... with positive dims, e.g. input:1x3x224x224");
-    shapes[item.substr(0, colon)] = shape;
-  }
-  return shapes;
-}
-
 // The data as the cache fingerprint sees it: the absolute path and, for a file, its size,
 // so the same data named another way still matches and replaced data of another size does not.
 std::string describe_data(const std::string& path) {

@@ -23,5 +23,8 @@ Engine load_engine(const std::string& path);
 // Parses `--input NAME=FILE.npy` / `--input FILE.npy` (the latter only for a
 // one-input model) into tensors keyed by input name.
 TensorMap read_inputs(const std::vector<std::string>& specs, const Graph& graph);
+// trtexec's shape lists: "input:1x3x224x224,mask:1x77" -> {input: [1,3,224,224], mask: [1,77]};
+// `flag` names the option in errors.
+std::map<std::string, Shape> parse_shapes(const std::string& flag, const std::string& text);
 
 }  // namespace octet::cli

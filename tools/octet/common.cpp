@@ -1,4 +1,6 @@
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "commands.h"
 #include "octet/engine.h"
@@ -33,6 +35,26 @@ TensorMap read_inputs(const std::vector<std::string>& specs, const Graph& graph)
     inputs[name] = read_npy(file);
   }
   return inputs;
+}
+
+std::map<std::string, Shape> parse_shapes(const std::string& flag, const std::string& text) {
+  std::map<std::string, Shape> shapes;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) {
+    const size_t colon = item.rfind(':');
+    Shape shape;
+    std::stringstream dims(colon == std::string::npos ? "" : item.substr(colon + 1));
+    for (std::string d; std::getline(dims, d, 'x');) {
+      char* end = nullptr;
+      const long long v = std::strtoll(d.c_str(), &end, 10);
+      if (d.empty() || *end != '\0' || v < 1) shape.clear(), dims.setstate(std::ios::failbit);
+      else shape.push_back(v);
+    }
+    if (colon == std::string::npos || colon == 0 || shape.empty())
+      throw Error(flag + " " + text + ": expected NAME:DxDx... with positive dims, e.g. input:1x3x224x224");
+    shapes[item.substr(0, colon)] = shape;
+  }
+  return shapes;
 }
 
 }  // namespace octet::cli

@@ -4,7 +4,6 @@
 // (variant.h). Strided convs first gather their input pixels, a block of
 // rows at a time, into a per-thread buffer.
 #include <algorithm>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -14,56 +13,6 @@
 
 namespace octet {
 namespace x86 {
-
-std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size) {
-  if (!node.channels_last() || node.attr_int("group", 1) != 1) return std::nullopt;
-  ConvNode c;
-  c.weights = constant_input(node, graph, 1);
-  c.bias = constant_input(node, graph, 2);
-  const Tensor* w = c.weights;
-  if (!w || w->dtype() != DType::kFloat32 || w->shape() != Shape{w->dim(0), w->dim(1), kernel_size, kernel_size})
-    return std::nullopt;
-  if (node_has_input(node, 2) && (!c.bias || c.bias->dtype() != DType::kFloat32 || c.bias->shape() != Shape{w->dim(0)}))
-    return std::nullopt;
-  if (node.has_attr("kernel_shape") && node.attr_ints("kernel_shape") != Shape{kernel_size, kernel_size})
-    return std::nullopt;
-  if (node.op_type != "FusedConv") return c;
-  c.residual = node_has_input(node, 3);
-  // The reference FusedConv's attributes and defaults (src/kernels/reference/fused_conv.cpp).
-  const std::string activation = node.attr_string("activation", "none");
-  Epilogue& e = c.epilogue;
-  if (activation == "relu") {
-    e.activation = Activation::kRelu;
-  } else if (activation == "clip") {
-    e.activation = Activation::kClip;
-    e.lo = node.attr_float("clip_min", std::numeric_limits<float>::lowest());
-    e.hi = node.attr_float("clip_max", std::numeric_limits<float>::max());
-  } else if (activation == "leaky_relu") {
-    e.activation = Activation::kLeakyRelu;
-    e.alpha = node.attr_float("alpha", 0.01f);
-  } else if (activation != "none") {
-    return std::nullopt;  // sigmoid, hard_swish: left to the other backends
-  }
-  return c;
-}
-
-const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels) {
-  const Tensor& x = ctx.input(0);
-  if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels)
-    ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
-             std::to_string(channels) + "]");
-  return x;
-}
-
-ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out) {
-  const Tensor* z = residual ? &ctx.input(3) : nullptr;
-  if (z && (z->dtype() != DType::kFloat32 || z->shape() != out))
-    ctx.fail("residual " + std::string(dtype_name(z->dtype())) + shape_str(z->shape()) + " must be float32 " +
-             shape_str(out));
-  const bool in_place = z && ctx.can_overwrite_input(3);
-  Tensor& y = in_place ? (ctx.outputs[0] = *z) : ctx.make_output(0, DType::kFloat32, out, false);
-  return {y.data<float>(), z ? z->data<float>() : nullptr};
-}
 
 namespace {
 
@@ -76,20 +25,22 @@ class Conv1x1Kernel : public PreparedKernel {
  public:
   Conv1x1Kernel(const Variant& variant, const ConvNode& conv, spatial::Window window)
       : variant_(variant),
-        channels_(conv.weights->dim(1)),
-        window_(std::move(window)),
+        strides_(window.strides),
         residual_(conv.residual),
-        weights_(pack_columns(variant, channels_, conv.weights->dim(0),
-                              [&](int64_t c, int64_t m) { return conv.weights->data<float>()[m * channels_ + c]; })),
+        weights_(pack_columns(variant, conv.weights->dim(1), conv.weights->dim(0),
+                              [&](int64_t c, int64_t m) {
+                                return conv.weights->data<float>()[m * conv.weights->dim(1) + c];
+                              })),
         bias_(padded_bias(weights_, conv.bias ? conv.bias->data<float>() : nullptr)),
         epilogue_(conv.epilogue) {
     epilogue_.bias = bias_.data();
   }
 
   void run(KernelContext& ctx) const override {
-    const Tensor& x = channels_last_input(ctx, channels_);
-    const int64_t sh = window_.strides[0], sw = window_.strides[1];
-    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), m = weights_.n;
+    const int64_t channels = weights_.k, m = weights_.n;
+    const Tensor& x = channels_last_input(ctx, channels);
+    const int64_t sh = strides_[0], sw = strides_[1];
+    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
     const Shape out{n, (h - 1) / sh + 1, (w - 1) / sw + 1, m};
     const ConvOutput io = conv_output(ctx, residual_, out);
     float* yd = io.y;
@@ -104,23 +55,23 @@ class Conv1x1Kernel : public PreparedKernel {
     auto work = [&](int64_t u0, int64_t u1) {
       const int64_t r0 = u0 * step, r1 = std::min(rows, u1 * step);
       if (!strided) {
-        variant_.multiply(xd + r0 * channels_, channels_, r1 - r0, weights_, epilogue_, z ? z + r0 * m : nullptr, m,
+        variant_.multiply(xd + r0 * channels, channels, r1 - r0, weights_, epilogue_, z ? z + r0 * m : nullptr, m,
                           yd + r0 * m, m);
         return;
       }
-      std::vector<float> gathered(kGatherRows * channels_);
+      float* gathered = thread_scratch(kGatherRows * channels);
       for (int64_t b0 = r0; b0 < r1; b0 += kGatherRows) {
         const int64_t b1 = std::min(r1, b0 + kGatherRows);
         for (int64_t r = b0; r < b1; ++r) {
           const int64_t ox = r % out[2], oy = r / out[2] % out[1], image = r / (out[1] * out[2]);
-          const float* pixel = xd + ((image * h + oy * sh) * w + ox * sw) * channels_;
-          std::copy(pixel, pixel + channels_, gathered.data() + (r - b0) * channels_);
+          const float* pixel = xd + ((image * h + oy * sh) * w + ox * sw) * channels;
+          std::copy(pixel, pixel + channels, gathered + (r - b0) * channels);
         }
-        variant_.multiply(gathered.data(), channels_, b1 - b0, weights_, epilogue_, z ? z + b0 * m : nullptr, m,
+        variant_.multiply(gathered, channels, b1 - b0, weights_, epilogue_, z ? z + b0 * m : nullptr, m,
                           yd + b0 * m, m);
       }
     };
-    if (rows * channels_ * m < kSerialMultiplyAdds)
+    if (rows * channels * m < kSerialMultiplyAdds)
       work(0, units);
     else
       parallel_for(units, work);
@@ -128,8 +79,7 @@ class Conv1x1Kernel : public PreparedKernel {
 
  private:
   const Variant& variant_;
-  int64_t channels_;
-  spatial::Window window_;
+  Shape strides_;
   bool residual_;
   PackedMatrix weights_;
   std::vector<float> bias_;

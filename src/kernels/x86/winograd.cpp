@@ -48,27 +48,27 @@ class WinogradConvKernel : public PreparedKernel {
  public:
   WinogradConvKernel(const Variant& variant, const ConvNode& conv, spatial::Window window, spatial::AutoPad auto_pad)
       : variant_(variant),
-        channels_(conv.weights->dim(1)),
-        outputs_(conv.weights->dim(0)),
         window_(std::move(window)),
         auto_pad_(auto_pad),
         residual_(conv.residual),
         epilogue_(conv.epilogue) {
-    std::vector<std::array<float, 16>> u(outputs_ * channels_);
+    const int64_t outputs = conv.weights->dim(0), channels = conv.weights->dim(1);
+    std::vector<std::array<float, 16>> u(outputs * channels);
     const float* w = conv.weights->data<float>();
-    for (int64_t i = 0; i < outputs_ * channels_; ++i) u[i] = transformed_filter(w + i * 9);
+    for (int64_t i = 0; i < outputs * channels; ++i) u[i] = transformed_filter(w + i * 9);
     for (int xi = 0; xi < 16; ++xi)
-      transformed_.push_back(pack_columns(variant, channels_, outputs_,
-                                          [&](int64_t c, int64_t m) { return u[m * channels_ + c][xi]; }));
+      transformed_.push_back(pack_columns(variant, channels, outputs,
+                                          [&](int64_t c, int64_t m) { return u[m * channels + c][xi]; }));
     bias_ = padded_bias(transformed_[0], conv.bias ? conv.bias->data<float>() : nullptr);
     epilogue_.bias = bias_.data();
   }
 
   void run(KernelContext& ctx) const override {
-    const Tensor& x = channels_last_input(ctx, channels_);
+    const int64_t channels = transformed_[0].k;
+    const Tensor& x = channels_last_input(ctx, channels);
     spatial::Window window = window_;
     const Shape out = spatial::sliding_output_shape(ctx, window, auto_pad_, {x.dim(1), x.dim(2)});
-    const WinogradGeometry g{x.dim(0), x.dim(1), x.dim(2), channels_, outputs_, window.pads_begin[0],
+    const WinogradGeometry g{x.dim(0), x.dim(1), x.dim(2), channels, transformed_[0].n, window.pads_begin[0],
                              window.pads_begin[1], out[0], out[1]};
     // Each tile's outputs are written once, after its Z is read: Z may be Y.
     const ConvOutput io = conv_output(ctx, residual_, {g.n, g.oh, g.ow, g.m});
@@ -81,17 +81,15 @@ class WinogradConvKernel : public PreparedKernel {
     const int64_t step = variant_.row_step;
     const int64_t target = std::clamp(kChunkBytes / (16 * 4 * (g.c + g.m)) / step * step, kMinChunkSteps * step,
                                       kMaxChunkSteps * step);
-    const int64_t parts = std::max<int64_t>(1, num_threads()) *
-                          ((tiles + target * std::max(1, num_threads()) - 1) / (target * std::max(1, num_threads())));
+    const int64_t threads = num_threads();
+    const int64_t parts = threads * ((tiles + target * threads - 1) / (target * threads));
     const int64_t chunk = ((tiles + parts - 1) / parts + step - 1) / step * step;
     const float* xd = x.data<float>();
     const Epilogue product;  // the 16 products: no bias, no activation
     parallel_for((tiles + chunk - 1) / chunk, [&](int64_t c0, int64_t c1) {
-      thread_local std::vector<float> scratch;
-      scratch.resize(16 * chunk * (g.c + g.m));
+      float* v = thread_scratch(16 * chunk * (g.c + g.m));
       for (int64_t first = c0 * chunk; first < std::min(tiles, c1 * chunk); first += chunk) {
         const int64_t count = std::min(chunk, tiles - first);
-        float* v = scratch.data();
         float* p = v + 16 * count * g.c;
         variant_.winograd_input(g, xd, first, count, v, count * g.c);
         for (int xi = 0; xi < 16; ++xi)
@@ -104,11 +102,10 @@ class WinogradConvKernel : public PreparedKernel {
 
  private:
   const Variant& variant_;
-  int64_t channels_, outputs_;
   spatial::Window window_;
   spatial::AutoPad auto_pad_;
   bool residual_;
-  std::vector<PackedMatrix> transformed_;  // U for each of the 16 tile positions, [C x M]
+  std::vector<PackedMatrix> transformed_;  // U for each of the 16 tile positions, [C x M] (k = C, n = M)
   std::vector<float> bias_;
   Epilogue epilogue_;
 };
@@ -120,8 +117,8 @@ std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Gr
   const std::optional<ConvNode> conv = read_conv_node(node, graph, 3);
   // With fewer channels the transforms and the short products cost more than they
   // save: 32->32 at 14x14, batch 64 ran 0.80 ms against onednn's 0.64 (the timing
-  // test in tests/kernels/x86/conv_test.cpp), while kernel selection, timing the
-  // layer alone with its scratch in cache, preferred it.
+  // test in tests/kernels/x86/conv_test.cpp at commit a725d73, before this floor),
+  // while kernel selection, timing the layer alone with its scratch in cache, preferred it.
   if (!conv || conv->weights->dim(0) < kMinChannels || conv->weights->dim(1) < kMinChannels) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, conv->weights, conv->bias}, {}};
   spatial::Window window = spatial::read_window(ctx, {3, 3});

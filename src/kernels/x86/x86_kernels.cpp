@@ -1,6 +1,70 @@
 #include "kernels/x86/x86_kernels.h"
 
+#include <limits>
+#include <string>
+
 namespace octet {
+namespace x86 {
+
+std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size) {
+  if (!node.channels_last() || node.attr_int("group", 1) != 1) return std::nullopt;
+  ConvNode c;
+  c.weights = constant_input(node, graph, 1);
+  c.bias = constant_input(node, graph, 2);
+  const Tensor* w = c.weights;
+  if (!w || w->dtype() != DType::kFloat32 || w->rank() != 4 || w->dim(2) != kernel_size || w->dim(3) != kernel_size)
+    return std::nullopt;
+  if (node_has_input(node, 2) && (!c.bias || c.bias->dtype() != DType::kFloat32 || c.bias->shape() != Shape{w->dim(0)}))
+    return std::nullopt;
+  if (node.has_attr("kernel_shape") && node.attr_ints("kernel_shape") != Shape{kernel_size, kernel_size})
+    return std::nullopt;
+  if (node.op_type != "FusedConv") return c;
+  c.residual = node_has_input(node, 3);
+  // The reference FusedConv's attributes and defaults (src/kernels/reference/fused_conv.cpp).
+  const std::string activation = node.attr_string("activation", "none");
+  Epilogue& e = c.epilogue;
+  if (activation == "relu") {
+    e.activation = Activation::kRelu;
+  } else if (activation == "clip") {
+    e.activation = Activation::kClip;
+    e.lo = node.attr_float("clip_min", std::numeric_limits<float>::lowest());
+    e.hi = node.attr_float("clip_max", std::numeric_limits<float>::max());
+  } else if (activation == "leaky_relu") {
+    e.activation = Activation::kLeakyRelu;
+    e.alpha = node.attr_float("alpha", 0.01f);
+  } else if (activation != "none") {
+    return std::nullopt;  // sigmoid, hard_swish: left to the other backends
+  }
+  return c;
+}
+
+const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels)
+    ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
+             std::to_string(channels) + "]");
+  return x;
+}
+
+ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out) {
+  const Tensor* z = residual ? &ctx.input(3) : nullptr;
+  if (z && (z->dtype() != DType::kFloat32 || z->shape() != out))
+    ctx.fail("residual " + std::string(dtype_name(z->dtype())) + shape_str(z->shape()) + " must be float32 " +
+             shape_str(out));
+  const bool in_place = z && ctx.can_overwrite_input(3);
+  Tensor& y = in_place ? (ctx.outputs[0] = *z) : ctx.make_output(0, DType::kFloat32, out, false);
+  return {y.data<float>(), z ? z->data<float>() : nullptr};
+}
+
+float* thread_scratch(int64_t floats) {
+  thread_local AlignedFloats buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) buffer = aligned_floats(capacity = floats);
+  return buffer.get();
+}
+
+}  // namespace x86
+
 namespace {
 
 // One backend, one kernel per op: the preparer picks the kernel that fits the node.

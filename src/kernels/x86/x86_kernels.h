@@ -34,6 +34,9 @@ struct ConvOutput {
   const float* z;
 };
 ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out);
+// The calling thread's scratch of at least `floats` floats (64-byte aligned), kept
+// between runs; valid until the thread's next call.
+float* thread_scratch(int64_t floats);
 
 // The kernels, or nullptr for a node they do not handle.
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
