@@ -70,6 +70,8 @@ class Executor {
   };
   std::vector<Step> steps_;                // one per node
   std::map<std::string, size_t> slot_of_;  // value name -> slot index
+  std::vector<Tensor> initial_values_;     // per slot: the initializers in theirs, empty elsewhere
+  std::vector<size_t> output_slots_;       // per graph output
 };
 
 }  // namespace octet

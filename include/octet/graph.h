@@ -64,6 +64,14 @@ struct Node {
 // The attribute that marks a node's activation layout, and its channels-last value.
 inline constexpr const char* kLayoutAttribute = "layout";
 inline constexpr const char* kChannelsLast = "NHWC";
+// Transpose perms between the layouts: NCHW -> NHWC, and NHWC -> NCHW.
+inline const std::vector<int64_t> kNchwToNhwc{0, 2, 3, 1};
+inline const std::vector<int64_t> kNhwcToNchw{0, 3, 1, 2};
+
+// The inputs of `n` that are activations, and so NHWC when it is channels-last (the
+// others are weights, biases, scales): {0} for convolutions and pools, {0, 3} for a
+// FusedConv with a residual; none for nodes that cannot be channels-last.
+std::vector<size_t> channels_last_inputs(const Node& n);
 
 struct Graph {
   std::string name;

@@ -85,6 +85,10 @@ struct KernelDef {
 bool node_has_input(const Node& node, size_t index);
 const Tensor* constant_input(const Node& node, const Graph& graph, size_t index);
 
+// Runs ctx's node on its reference kernel: for a fast kernel's inputs that its own
+// loops do not cover, so results and errors stay the reference's.
+void run_reference_kernel(KernelContext& ctx);
+
 class KernelRegistry {
  public:
   // The registry holding every built-in kernel.

@@ -75,6 +75,17 @@ const Tensor& Node::attr_tensor(const std::string& key) const {
 }
 bool Node::channels_last() const { return attr_string(kLayoutAttribute, "NCHW") == kChannelsLast; }
 
+std::vector<size_t> channels_last_inputs(const Node& n) {
+  if (!n.domain.empty() && n.domain != "octet") return {};
+  const std::string& op = n.op_type;
+  if (op == "Conv" || op == "Int8Conv") return {0};
+  if (op == "FusedConv") return n.inputs.size() > 3 && !n.inputs[3].empty() ? std::vector<size_t>{0, 3} : std::vector<size_t>{0};
+  // MaxPool's optional Indices output counts NCHW positions.
+  if (op == "MaxPool" && n.outputs.size() > 1 && !n.outputs[1].empty()) return {};
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") return {0};
+  return {};
+}
+
 std::string Node::describe() const {
   return "node '" + (name.empty() ? (outputs.empty() ? std::string("?") : outputs[0]) : name) +
          "' (" + (domain.empty() ? "" : domain + ".") + op_type + ")";

@@ -17,7 +17,6 @@
 
 #include "export/onnx_writer.h"
 #include "octet/calibration_cache.h"
-#include "passes/passes.h"
 
 namespace octet {
 namespace {
@@ -62,7 +61,7 @@ class QdqGraphWriter {
     const std::string y = n.outputs[0];
     n.outputs[0] = channels_first_[y] = new_name(y + "::nchw", node);
     write_channels_first(n);
-    add_node("Transpose", {n.outputs[0]}, y, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}});
+    add_node("Transpose", {n.outputs[0]}, y, {{"perm", kNchwToNhwc}});
   }
 
  private:
@@ -70,7 +69,7 @@ class QdqGraphWriter {
   std::string channels_first(const std::string& value, const Node& n) {
     if (auto it = channels_first_.find(value); it != channels_first_.end()) return it->second;
     const std::string out = new_name(value + "::nchw", n);
-    add_node("Transpose", {value}, out, {{"perm", std::vector<int64_t>{0, 3, 1, 2}}});
+    add_node("Transpose", {value}, out, {{"perm", kNhwcToNchw}});
     return channels_first_[value] = out;
   }
 

@@ -42,6 +42,12 @@ const Tensor* constant_input(const Node& node, const Graph& graph, size_t index)
   return it == graph.initializers.end() ? nullptr : &it->second;
 }
 
+void run_reference_kernel(KernelContext& ctx) {
+  const KernelDef* def = KernelRegistry::global().find(ctx.node.domain, ctx.node.op_type, ctx.opset, "reference");
+  if (!def || !def->fn) ctx.unsupported("no reference " + ctx.node.op_type + " kernel to fall back on");
+  def->fn(ctx);
+}
+
 KernelRegistry& KernelRegistry::global() {
   static KernelRegistry* registry = [] {
     auto* r = new KernelRegistry;

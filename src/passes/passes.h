@@ -45,9 +45,6 @@ ConvFusionCounts fuse_conv_activations(Graph& g);
 // NHWC, graph inputs and outputs stay NCHW. Returns the number of nodes switched.
 // The builder runs it on the finished network, after calibration and quantization.
 int convert_to_channels_last(Graph& g);
-// The inputs of `n` that carry its [N, C, H, W] activations when it is a node with
-// a channels-last form (a 2-D conv or pool); empty for every other node.
-std::vector<size_t> channels_last_inputs(const Node& n);
 
 struct PassOptions {
   // Conv + activation (+ residual Add) -> octet.FusedConv. INT8 builds turn it

@@ -42,9 +42,11 @@ Executor::Executor(Graph graph, const std::string& backend, OptimizationProfile 
       if (!out.empty()) last_use[slot(out)] = i;
   }
   std::set<size_t> kept;  // graph outputs, inputs and weights are never freed
-  for (const auto& v : graph_.outputs) kept.insert(slot(v.name));
+  for (const auto& v : graph_.outputs) kept.insert(output_slots_.emplace_back(slot(v.name)));
   for (const auto& v : graph_.inputs) kept.insert(slot(v.name));
   for (const auto& [name, t] : graph_.initializers) kept.insert(slot(name));
+  initial_values_.resize(slot_of_.size());
+  for (const auto& [name, t] : graph_.initializers) initial_values_[slot_of_.at(name)] = t;
   for (const auto& [s, node] : last_use)
     if (!kept.count(s)) steps_[node].release_after.push_back(s);
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -105,9 +107,8 @@ void Executor::check_inputs(const TensorMap& inputs) const {
 
 TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, RunMemory* memory) const {
   check_inputs(inputs);
-  std::vector<Tensor> values(slot_of_.size());
+  std::vector<Tensor> values = initial_values_;
   for (const auto& [name, t] : inputs) values[slot_of_.at(name)] = t;
-  for (const auto& [name, t] : graph_.initializers) values[slot_of_.at(name)] = t;
 
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& node = graph_.nodes[i];
@@ -146,10 +147,10 @@ TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, 
     for (size_t s : step.release_after) values[s] = Tensor();
   }
   TensorMap out;
-  for (const auto& v : graph_.outputs) {
-    const Tensor& t = values[slot_of_.at(v.name)];
-    if (t.empty()) throw Error("graph output '" + v.name + "' was never computed");
-    out[v.name] = t;
+  for (size_t o = 0; o < graph_.outputs.size(); ++o) {
+    const Tensor& t = values[output_slots_[o]];
+    if (t.empty()) throw Error("graph output '" + graph_.outputs[o].name + "' was never computed");
+    out[graph_.outputs[o].name] = t;
   }
   return out;
 }

@@ -108,7 +108,7 @@ Runner add_compare(CLI::App& app) {
       const TensorMap eng_out = eng_exec.run(feed, [&](const std::string& name, const Tensor& t) {
         if (auto it = ref_values.find(name); it != ref_values.end() && t.numel() == static_cast<int64_t>(it->second.size()))
           per_layer[name].add(it->second, channels_last.count(name) && t.rank() == 4
-                                              ? real_values(permuted(t, {0, 3, 1, 2}), engine, name)
+                                              ? real_values(permuted(t, kNhwcToNchw), engine, name)
                                               : real_values(t, engine, name));
       });
       for (const auto& [name, t] : ref_out) per_output[name].add(t.to_floats(), real_values(eng_out.at(name), engine, name));

@@ -193,11 +193,14 @@ std::optional<ConvConfig> read_conv_config(const Node& node, const Graph& graph,
 std::optional<ConvConfig> read_fp32_conv_config(const Node& node, const Graph& graph) {
   std::optional<ConvConfig> config = read_conv_config(node, graph, DType::kFloat32, DType::kFloat32);
   if (!config) return std::nullopt;
+  config->residual = node_has_input(node, 3);  // FusedConv's Z
   // A 1x1 FP32 conv on NCHW is one GEMM per image (oneDNN's gemm convolution):
   // faster than the blocked direct conv once the reorders of its (memory-bound)
   // activations are counted, e.g. 296 vs 194 GOPS for 256->64 1x1 56x56 at batch 1
-  // and 54 vs 40 for 64->256 at batch 64 (2 threads). Larger kernels win blocked.
-  if (!config->layout.channels_last() && config->window.kernel == Shape{1, 1})
+  // and 54 vs 40 for 64->256 at batch 64 (2 threads). Larger kernels win blocked, and
+  // so does a 1x1 with a residual: the GEMM convolution's sum post-op rereads the
+  // whole NCHW output (3x slower for ResNet-50's 64->256 1x1 at batch 64).
+  if (!config->layout.channels_last() && config->window.kernel == Shape{1, 1} && !config->residual)
     config->primitive_layout = memory::format_tag::nchw;
   return config;
 }
@@ -216,13 +219,7 @@ std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph
   if (!config) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {}, {}};
   dnnl::post_ops ops;
-  if (node_has_input(node, 3)) {
-    config->residual = true;
-    // The GEMM convolution's sum post-op rereads the whole NCHW output: measured 3x
-    // slower than the blocked direct conv for ResNet-50's 64->256 1x1 at batch 64.
-    if (config->primitive_layout == memory::format_tag::nchw) config->primitive_layout = memory::format_tag::any;
-    ops.append_sum(1.0f);
-  }
+  if (config->residual) ops.append_sum(1.0f);
   // The reference FusedConv's attributes and defaults (src/kernels/reference/fused_conv.cpp).
   using dnnl::algorithm;
   const std::string activation = node.attr_string("activation", "none");

@@ -49,14 +49,6 @@ void for_each_block(int64_t n, Body&& body) {
   parallel_for(blocks, run_blocks);
 }
 
-// Runs the node on its reference kernel: for the inputs the loops here do not
-// cover, so results and errors stay the reference's.
-void run_reference(KernelContext& ctx) {
-  const KernelDef* def = KernelRegistry::global().find(ctx.node.domain, ctx.node.op_type, ctx.opset, "reference");
-  if (!def || !def->fn) ctx.unsupported("no reference " + ctx.node.op_type + " kernel to fall back on");
-  def->fn(ctx);
-}
-
 // y = saturate(round_half_even(a * ra + b * rb), lo, hi)
 OCTET_EXACT_LOOP
 void add_to_int8(const int8_t* __restrict a, const int8_t* __restrict b, int8_t* __restrict y, int64_t n,
@@ -150,7 +142,7 @@ class Int8AddKernel : public PreparedKernel {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
     // Broadcasting (and the dtype errors) as the reference does it.
-    if (a.dtype() != DType::kInt8 || b.dtype() != DType::kInt8 || a.shape() != b.shape()) return run_reference(ctx);
+    if (a.dtype() != DType::kInt8 || b.dtype() != DType::kInt8 || a.shape() != b.shape()) return run_reference_kernel(ctx);
     Tensor& y = ctx.make_output(0, output_dtype_, a.shape(), /*zero_filled=*/false);
     const int64_t n = a.numel();
     const int8_t* a_data = a.data<int8_t>();
@@ -200,7 +192,7 @@ class QuantizeLinearKernel : public PreparedKernel {
     const Tensor& scale = ctx.input(1);
     const Tensor* zero_point = zero_point_input(ctx);
     const DType q = zero_point ? zero_point->dtype() : DType::kUInt8;
-    if (x.dtype() != DType::kFloat32 || !is_8bit(q) || !is_per_tensor(scale, zero_point)) return run_reference(ctx);
+    if (x.dtype() != DType::kFloat32 || !is_8bit(q) || !is_per_tensor(scale, zero_point)) return run_reference_kernel(ctx);
     Tensor& y = ctx.make_output(0, q, x.shape(), /*zero_filled=*/false);
     const float* in = x.data<float>();
     const float scale_value = scale.data<float>()[0];
@@ -222,7 +214,7 @@ class DequantizeLinearKernel : public PreparedKernel {
     const Tensor& scale = ctx.input(1);
     const Tensor* zero_point = zero_point_input(ctx);
     if (!is_8bit(x.dtype()) || (zero_point && zero_point->dtype() != x.dtype()) || !is_per_tensor(scale, zero_point))
-      return run_reference(ctx);
+      return run_reference_kernel(ctx);
     float* out = ctx.make_output(0, DType::kFloat32, x.shape(), /*zero_filled=*/false).data<float>();
     const float scale_value = scale.data<float>()[0];
     const int32_t zero_point_int = zero_point_value(zero_point);

@@ -40,7 +40,7 @@ bool pool_in_nhwc(DType dtype) {
 class PoolKernel : public PreparedKernel {
  public:
   PoolKernel(PoolKind kind, const Node& node)
-      : kind_(kind), op_type_(node.op_type), layout_(node.channels_last()) {
+      : kind_(kind), layout_(node.channels_last()) {
     include_padding_ = kind == PoolKind::kAverage && node.attr_int("count_include_pad", 0) != 0;
   }
 
@@ -49,7 +49,7 @@ class PoolKernel : public PreparedKernel {
     // The NCHW global pools take any spatial rank; channels-last nodes are 4-D (the reference
     // reports any other rank).
     const bool pooled_rank = is_global(kind_) && !layout_.channels_last() ? x.rank() >= 3 : x.rank() == 4;
-    if (!handles(x.dtype()) || !pooled_rank) return run_reference(ctx);
+    if (!handles(x.dtype()) || !pooled_rank) return run_reference_kernel(ctx);
     spatial::Window window;
     Shape output_spatial;
     if (is_global(kind_)) return layout_.channels_last() ? run_global_channels_last(ctx) : run_global(ctx);
@@ -183,12 +183,6 @@ class PoolKernel : public PreparedKernel {
     pool(y.data<float>(), x.data<float>(), same, max, same);
   }
 
-  void run_reference(KernelContext& ctx) const {
-    const KernelDef* def = KernelRegistry::global().find("", op_type_, ctx.opset, "reference");
-    if (!def || !def->fn) ctx.unsupported("no reference " + op_type_ + " kernel to fall back on");
-    def->fn(ctx);
-  }
-
   Plan make_plan(DType dtype, const memory::dims& src_dims, const memory::dims& dst_dims,
                  const spatial::Window& w) const {
     using tag = memory::format_tag;
@@ -218,7 +212,6 @@ class PoolKernel : public PreparedKernel {
   }
 
   PoolKind kind_;
-  std::string op_type_;
   onednn::ActivationLayout layout_;  // of X and Y
   bool include_padding_ = false;
   onednn::PlanCache<Plan> plans_;

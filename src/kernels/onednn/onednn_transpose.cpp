@@ -21,11 +21,8 @@ class NchwNhwcTransposeKernel : public PreparedKernel {
   void run(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const DType dtype = x.dtype();
-    if (x.rank() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8)) {
-      const KernelDef* def = KernelRegistry::global().find("", "Transpose", ctx.opset, "reference");
-      if (!def || !def->fn) ctx.unsupported("no reference Transpose kernel to fall back on");
-      return def->fn(ctx);
-    }
+    if (x.rank() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8))
+      return run_reference_kernel(ctx);
     const memory::dims dims = from_.logical_dims(x.shape());  // {N, C, H, W}
     Tensor& y = ctx.make_output(0, dtype, to_.shape_of(dims), /*zero_filled=*/false);
     if (y.numel() == 0) return;
@@ -53,8 +50,8 @@ class NchwNhwcTransposeKernel : public PreparedKernel {
 
 std::unique_ptr<PreparedKernel> prepare_transpose(const Node& node, const Graph&) {
   const std::vector<int64_t> perm = node.attr_ints("perm");
-  if (perm == std::vector<int64_t>{0, 2, 3, 1}) return std::make_unique<NchwNhwcTransposeKernel>(true);
-  if (perm == std::vector<int64_t>{0, 3, 1, 2}) return std::make_unique<NchwNhwcTransposeKernel>(false);
+  if (perm == kNchwToNhwc) return std::make_unique<NchwNhwcTransposeKernel>(true);
+  if (perm == kNhwcToNchw) return std::make_unique<NchwNhwcTransposeKernel>(false);
   return nullptr;
 }
 

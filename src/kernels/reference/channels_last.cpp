@@ -8,16 +8,13 @@
 namespace octet::reference {
 namespace {
 
-const std::vector<int64_t> kNhwcToNchw{0, 3, 1, 2};
-const std::vector<int64_t> kNchwToNhwc{0, 2, 3, 1};
-
-void run_channels_last(const KernelFn& nchw_kernel, const std::vector<size_t>& activation_inputs,
-                       KernelContext& ctx) {
+void run_channels_last(const KernelFn& nchw_kernel, KernelContext& ctx) {
   for (size_t i = 1; i < ctx.node.outputs.size(); ++i)
     if (!ctx.node.outputs[i].empty())
       ctx.fail("a channels-last (layout " + std::string(kChannelsLast) + ") node has output 0 only, but output " +
                std::to_string(i) + " is used");
   std::vector<const Tensor*> inputs = ctx.inputs;
+  const std::vector<size_t> activation_inputs = channels_last_inputs(ctx.node);
   std::vector<Tensor> nchw_inputs;
   nchw_inputs.reserve(activation_inputs.size());  // `inputs` points into it
   for (size_t i : activation_inputs) {
@@ -38,10 +35,10 @@ void run_channels_last(const KernelFn& nchw_kernel, const std::vector<size_t>& a
 
 }  // namespace
 
-KernelFn with_channels_last(KernelFn nchw_kernel, std::vector<size_t> activation_inputs) {
-  return [nchw_kernel = std::move(nchw_kernel), activation_inputs = std::move(activation_inputs)](KernelContext& ctx) {
+KernelFn with_channels_last(KernelFn nchw_kernel) {
+  return [nchw_kernel = std::move(nchw_kernel)](KernelContext& ctx) {
     if (!ctx.node.channels_last()) return nchw_kernel(ctx);
-    run_channels_last(nchw_kernel, activation_inputs, ctx);
+    run_channels_last(nchw_kernel, ctx);
   };
 }
 

@@ -10,11 +10,11 @@
 
 namespace octet::reference {
 
-// `nchw_kernel` extended to channels-last nodes. For such a node the inputs at
-// `activation_inputs` (those present) must be 4-D [N, H, W, C]; they are
+// `nchw_kernel` extended to channels-last nodes. For such a node its activation
+// inputs (channels_last_inputs, those present) must be 4-D [N, H, W, C]; they are
 // transposed to NCHW, `nchw_kernel` runs on them, and its output 0 is written
 // back as [N, H, W, C] through ctx.make_output. The node must have no other
 // output. Other nodes run `nchw_kernel` directly.
-KernelFn with_channels_last(KernelFn nchw_kernel, std::vector<size_t> activation_inputs);
+KernelFn with_channels_last(KernelFn nchw_kernel);
 
 }  // namespace octet::reference

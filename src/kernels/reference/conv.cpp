@@ -213,7 +213,7 @@ void reference::conv_forward(KernelContext& ctx) {
 }
 
 void register_conv_kernels(KernelRegistry& r) {
-  r.add(KernelDef{"Conv", "", 1, 17, "reference", reference::with_channels_last(reference::conv_forward, {0})});
+  r.add(KernelDef{"Conv", "", 1, 17, "reference", reference::with_channels_last(reference::conv_forward)});
   r.add(KernelDef{"ConvTranspose", "", 1, 17, "reference", conv_transpose_kernel});
 }
 

@@ -83,7 +83,7 @@ void fused_conv_kernel(KernelContext& ctx) {
 
 void register_fused_conv_kernels(KernelRegistry& r) {
   // Activations: X and the residual Z.
-  r.add(KernelDef{"FusedConv", "octet", 1, 1, "reference", reference::with_channels_last(fused_conv_kernel, {0, 3})});
+  r.add(KernelDef{"FusedConv", "octet", 1, 1, "reference", reference::with_channels_last(fused_conv_kernel)});
 }
 
 }  // namespace octet

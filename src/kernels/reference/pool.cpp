@@ -184,11 +184,11 @@ void global_max_pool_kernel(KernelContext& ctx) {
 
 void register_pool_kernels(KernelRegistry& r) {
   using reference::with_channels_last;
-  r.add(KernelDef{"MaxPool", "", 1, 17, "reference", with_channels_last(max_pool_kernel, {0})});
-  r.add(KernelDef{"AveragePool", "", 1, 17, "reference", with_channels_last(average_pool_kernel, {0})});
+  r.add(KernelDef{"MaxPool", "", 1, 17, "reference", with_channels_last(max_pool_kernel)});
+  r.add(KernelDef{"AveragePool", "", 1, 17, "reference", with_channels_last(average_pool_kernel)});
   r.add(KernelDef{"GlobalAveragePool", "", 1, 17, "reference",
-                  with_channels_last(global_average_pool_kernel, {0})});
-  r.add(KernelDef{"GlobalMaxPool", "", 1, 17, "reference", with_channels_last(global_max_pool_kernel, {0})});
+                  with_channels_last(global_average_pool_kernel)});
+  r.add(KernelDef{"GlobalMaxPool", "", 1, 17, "reference", with_channels_last(global_max_pool_kernel)});
 }
 
 }  // namespace octet

@@ -106,7 +106,7 @@ void int8_conv_kernel(KernelContext& ctx) {
 
 void register_int8_conv_kernels(KernelRegistry& r) {
   r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "reference",
-                  reference::with_channels_last(int8_conv_kernel, {0})});
+                  reference::with_channels_last(int8_conv_kernel)});
 }
 
 }  // namespace octet
