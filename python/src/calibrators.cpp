@@ -125,9 +125,7 @@ CalibrationAlgoType ReadyMadeCalibrator::getAlgorithm() { return calibrator_->ge
 
 double ReadyMadeCalibrator::getPercentile() const {
   // make_calibrator's calibrators are percentile calibrators, reporting the percentile they were given.
-  if (auto* percentile = dynamic_cast<const IInt8PercentileCalibrator*>(calibrator_.get()))
-    return percentile->getPercentile();
-  return IInt8PercentileCalibrator::getPercentile();
+  return dynamic_cast<const IInt8PercentileCalibrator&>(*calibrator_).getPercentile();
 }
 
 }  // namespace octet::python

@@ -146,16 +146,6 @@ std::pair<const ValueInfo*, TensorIOMode> io_tensor(const Engine& engine, const 
   throw py::key_error("'" + name + "' is not an input or output of this engine");
 }
 
-CalibrationDataOptions data_options(int batch_size, int64_t max_batches, bool shuffle, uint64_t seed, bool progress) {
-  CalibrationDataOptions options;
-  options.batch_size = batch_size;
-  options.max_batches = max_batches;
-  options.shuffle = shuffle;
-  options.seed = seed;
-  options.progress = progress;
-  return options;
-}
-
 // The two ready-made calibrators, as Python classes of their own.
 struct NpyCalibrator : ReadyMadeCalibrator {
   using ReadyMadeCalibrator::ReadyMadeCalibrator;
@@ -328,7 +318,7 @@ PYBIND11_MODULE(_octet, m) {
       .def(py::init([](const std::filesystem::path& path, CalibrationAlgoType algorithm, int batch_size, int64_t max_batches,
                        bool shuffle, uint64_t seed, const std::filesystem::path& cache_file, double percentile, bool progress) {
              return new NpyCalibrator(algorithm, open_npy_source(path.string()),
-                                      data_options(batch_size, max_batches, shuffle, seed, progress), cache_file.string(),
+                                      CalibrationDataOptions{batch_size, max_batches, shuffle, seed, progress}, cache_file.string(),
                                       percentile);
            }),
            py::arg("path"), py::arg("algorithm") = CalibrationAlgoType::kMSE_CALIBRATION, py::arg("batch_size") = 32,
@@ -340,7 +330,7 @@ PYBIND11_MODULE(_octet, m) {
                        int batch_size, int64_t max_batches, bool shuffle, uint64_t seed,
                        const std::filesystem::path& cache_file, double percentile, bool progress) {
              return new ImageCalibrator(algorithm, open_image_source(path.string(), preprocess),
-                                        data_options(batch_size, max_batches, shuffle, seed, progress), cache_file.string(),
+                                        CalibrationDataOptions{batch_size, max_batches, shuffle, seed, progress}, cache_file.string(),
                                         percentile);
            }),
            py::arg("path"), py::arg("preprocess") = ImagePreprocess{}, py::arg("algorithm") = CalibrationAlgoType::kMSE_CALIBRATION,
