@@ -2,8 +2,11 @@
 """The engine benchmark: octet FP32/INT8 against onnxruntime FP32/INT8, in one run.
 
 For every model and batch size, with the same thread count and measuring rules:
-  octet FP32      `octet build` FP32 plan, then `octet bench`
-  octet INT8      `octet build --int8 --calib-data <npy>` (octet's default calibrator), then `octet bench`
+  octet FP32      `octet build --kernel-timing-batch B` FP32 plan, then `octet bench`
+  octet INT8      `octet build --int8 --calib-data <npy> --kernel-timing-batch B` (octet's default
+                  calibrator), then `octet bench`
+An engine is built per batch size B, its kernels chosen at B (as a TensorRT engine is built
+for its optimisation profile); the INT8 builds of one model share one calibration (cache).
   onnxruntime FP32  the ONNX model, intra-op threads = --threads, inter-op 1, ORT_ENABLE_ALL
   onnxruntime INT8  onnxruntime's own quantize_static model from the same calibration data,
                     in the form verified to run integer kernels (scripts/onnxruntime_int8.py)
@@ -56,11 +59,12 @@ ACCEPTANCE_BATCH = 64
 
 # ---------------------------------------------------------------- octet
 
-def build_plan(octet, model, plan, calib_data=None):
-    """`octet build` an FP32 plan, or an INT8 one when calib_data is given."""
-    cmd = [octet, "build", model, "-o", plan, "--quiet"]
+def build_plan(octet, model, plan, batch, calib_data=None, calib_cache=None):
+    """`octet build` an FP32 plan with kernels chosen at `batch`, or an INT8 one when calib_data
+    is given (calibrating once: calib_cache is written by the first build and read by the next)."""
+    cmd = [octet, "build", model, "-o", plan, "--kernel-timing-batch", str(batch), "--quiet"]
     if calib_data:
-        cmd += ["--int8", "--calib-data", calib_data]
+        cmd += ["--int8", "--calib-data", calib_data, "--calib-cache", calib_cache]
     subprocess.run(cmd, check=True)
 
 
@@ -178,11 +182,16 @@ def bench_model(name, batches, args):
     """All four measurements of one model at each batch -> list of row dicts."""
     model, calib = model_and_calibration(name, args)
     gmacs = compute_macs(model) / 1e9
-    fp32_plan = os.path.join(args.work_dir, name + ".fp32.plan")
-    int8_plan = os.path.join(args.work_dir, name + ".int8.plan")
+    plans = {b: (os.path.join(args.work_dir, f"{name}.fp32.b{b}.plan"), os.path.join(args.work_dir, f"{name}.int8.b{b}.plan"))
+             for b in batches}
+    calib_cache = os.path.join(args.work_dir, name + ".calib.cache")
+    for stale in (calib_cache, calib_cache + ".octet.json"):
+        if os.path.exists(stale):
+            os.remove(stale)  # calibrate afresh each run; the builds below share it
     print(f"{name}: building octet plans ...", flush=True)
-    build_plan(args.octet, model, fp32_plan)
-    build_plan(args.octet, model, int8_plan, calib)
+    for b, (fp32_plan, int8_plan) in plans.items():
+        build_plan(args.octet, model, fp32_plan, b)
+        build_plan(args.octet, model, int8_plan, b, calib, calib_cache)
     ort_int8, ort_int8_form = ort_int8_model(name, model, calib, args, max(batches))
 
     rows = {b: {"model": name, "batch": b, "gmacs_per_sample": gmacs,
@@ -199,7 +208,7 @@ def bench_model(name, batches, args):
     # does not fall on one side only.
     for _ in range(args.rounds):
         for b in batches:
-            for key, plan in (("octet_fp32", fp32_plan), ("octet_int8", int8_plan)):
+            for key, plan in zip(("octet_fp32", "octet_int8"), plans[b]):
                 keep_best(b, key, bench_octet(args.octet, plan, b, args.threads, args.duration_s, args.min_iterations))
         # One session per model and precision (created after the octet runs, so no onnxruntime
         # thread pool exists while octet measures).
