@@ -62,10 +62,15 @@ class Conv1x1Kernel : public PreparedKernel {
       float* gathered = thread_scratch(kGatherRows * channels);
       for (int64_t b0 = r0; b0 < r1; b0 += kGatherRows) {
         const int64_t b1 = std::min(r1, b0 + kGatherRows);
+        // The block's first pixel by division, the others by stepping: no divisions per row.
+        int64_t ox = b0 % out[2], oy = b0 / out[2] % out[1], image = b0 / (out[1] * out[2]);
         for (int64_t r = b0; r < b1; ++r) {
-          const int64_t ox = r % out[2], oy = r / out[2] % out[1], image = r / (out[1] * out[2]);
           const float* pixel = xd + ((image * h + oy * sh) * w + ox * sw) * channels;
           std::copy(pixel, pixel + channels, gathered + (r - b0) * channels);
+          if (++ox == out[2]) {
+            ox = 0;
+            if (++oy == out[1]) oy = 0, ++image;
+          }
         }
         variant_.multiply(gathered, channels, b1 - b0, weights_, epilogue_, z ? z + b0 * m : nullptr, m,
                           yd + b0 * m, m);
