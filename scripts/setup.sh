@@ -9,7 +9,7 @@ apt_packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
   libcli11-dev                                    # command line
   libstb-dev                                      # image decoding for calibration data
-  libdnnl-dev                                     # the onednn CPU backend
+  libdnnl-dev ocl-icd-opencl-dev                  # the onednn CPU backend (its CMake config looks for OpenCL)
   libgtest-dev googletest                         # tests
   libonnx-testdata                                # ONNX's conformance cases
   dataset-fashion-mnist                           # real labelled images for the sample models
