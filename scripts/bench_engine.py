@@ -59,10 +59,12 @@ ACCEPTANCE_BATCH = 64
 
 # ---------------------------------------------------------------- octet
 
-def build_plan(octet, model, plan, batch, calib_data=None, calib_cache=None):
-    """`octet build` an FP32 plan with kernels chosen at `batch`, or an INT8 one when calib_data
-    is given (calibrating once: calib_cache is written by the first build and read by the next)."""
-    cmd = [octet, "build", model, "-o", plan, "--kernel-timing-batch", str(batch), "--quiet"]
+def build_plan(octet, model, plan, batch, threads, calib_data=None, calib_cache=None):
+    """`octet build` an FP32 plan with kernels chosen at `batch` on `threads` threads, or an INT8
+    one when calib_data is given (calibrating once: calib_cache is written by the first build
+    and read by the next)."""
+    cmd = [octet, "build", model, "-o", plan, "--kernel-timing-batch", str(batch), "--threads", str(threads),
+           "--quiet"]
     if calib_data:
         cmd += ["--int8", "--calib-data", calib_data, "--calib-cache", calib_cache]
     subprocess.run(cmd, check=True)
@@ -190,8 +192,8 @@ def bench_model(name, batches, args):
             os.remove(stale)  # calibrate afresh each run; the builds below share it
     print(f"{name}: building octet plans ...", flush=True)
     for b, (fp32_plan, int8_plan) in plans.items():
-        build_plan(args.octet, model, fp32_plan, b)
-        build_plan(args.octet, model, int8_plan, b, calib, calib_cache)
+        build_plan(args.octet, model, fp32_plan, b, args.threads)
+        build_plan(args.octet, model, int8_plan, b, args.threads, calib, calib_cache)
     ort_int8, ort_int8_form = ort_int8_model(name, model, calib, args, max(batches))
 
     rows = {b: {"model": name, "batch": b, "gmacs_per_sample": gmacs,

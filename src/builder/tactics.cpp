@@ -6,6 +6,7 @@
 
 #include "octet/calibration_cache.h"
 #include "octet/executor.h"
+#include "octet/parallel.h"
 
 namespace octet {
 
@@ -41,7 +42,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// What a kernel's speed depends on: the op, its attributes, and its inputs' types and shapes.
+// What a kernel's speed depends on: the op, its attributes, its inputs' types and
+// shapes, and the threads it runs on.
 std::string layer_signature(const Node& node, const std::vector<const Tensor*>& inputs) {
   Graph one;
   Node n = node;
@@ -53,7 +55,7 @@ std::string layer_signature(const Node& node, const std::vector<const Tensor*>& 
   std::string sig = node.domain + "." + node.op_type + "#" + one.fingerprint();
   for (const Tensor* t : inputs)
     sig += t ? "|" + std::string(dtype_name(t->dtype())) + shape_str(t->shape()) : "|-";
-  return sig;
+  return sig + "@" + std::to_string(num_threads()) + "t";
 }
 
 // Gives every timed run the output memory of the previous one, as an execution

@@ -5,6 +5,7 @@
 #include "octet/builder.h"
 #include "octet/calibration_data.h"
 #include "octet/onnx_importer.h"
+#include "octet/parallel.h"
 #include "octet/qdq_export.h"
 
 namespace octet::cli {
@@ -70,6 +71,7 @@ Runner add_build(CLI::App& app) {
     std::vector<std::string> layer_precisions;
     std::string timing_cache;
     int64_t timing_batch = 1;
+    int threads = 1;
     bool reference_kernels = false;
     std::string min_shapes, opt_shapes, max_shapes;
   };
@@ -93,6 +95,8 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("--timing-cache", a->timing_cache, "kernel timing cache: read if present, written after the build");
   cmd->add_option("--kernel-timing-batch", a->timing_batch, "batch size at which kernels are timed")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads kernels are timed with (as `octet bench --threads`)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--min-shapes,--minShapes", a->min_shapes,
                   "optimisation profile, as trtexec: NAME:1x3x224x224[,NAME2:...]; the smallest input shapes accepted");
   cmd->add_option("--opt-shapes,--optShapes", a->opt_shapes, "the input shapes kernels are chosen for");
@@ -102,6 +106,7 @@ Runner add_build(CLI::App& app) {
   return [a] {
     if (!a->export_qdq.empty() && !a->int8)
       throw Error("--export-qdq " + a->export_qdq + ": only an INT8 build can be exported as QDQ; add --int8");
+    set_num_threads(a->threads);
     Graph network = import_onnx_file(a->model);
     BuilderConfig config;
     config.int8 = a->int8;

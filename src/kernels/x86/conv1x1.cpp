@@ -16,8 +16,6 @@ namespace x86 {
 
 namespace {
 
-// Below this many multiply-adds a layer runs on one thread (waking the other costs more).
-constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
 // Rows a strided conv gathers at a time.
 constexpr int64_t kGatherRows = 240;
 

@@ -36,6 +36,45 @@ inline Vec activate(Vec v, const Epilogue& e) {
   return v;
 }
 
+// Calls f.template operator()<V>() with V = `vectors` (1 .. kPanelVectors) as a constant.
+template <class F>
+inline void with_vectors(int vectors, F f) {
+  static_assert(kPanelVectors == 4);
+  switch (vectors) {
+    case 1: f.template operator()<1>(); break;
+    case 2: f.template operator()<2>(); break;
+    case 3: f.template operator()<3>(); break;
+    default: f.template operator()<4>();
+  }
+}
+
+// A tile's accumulators start at the bias (or zero) and end in Y: Z added, the
+// activation applied, the last vector cut to the panel's real columns. Z may be Y.
+template <int kRows, int kVectors>
+inline __attribute__((always_inline)) void start_accumulators(Vec (&acc)[kRows][kVectors], const float* bias) {
+  for (int v = 0; v < kVectors; ++v) {
+    const Vec b = bias ? load(bias + v * kLanes) : zero();
+    for (int r = 0; r < kRows; ++r) acc[r][v] = b;
+  }
+}
+
+template <int kRows, int kVectors>
+inline __attribute__((always_inline)) void finish_accumulators(Vec (&acc)[kRows][kVectors], const Epilogue& e,
+                                                               Tail tail, const float* z, int64_t ldz, float* y,
+                                                               int64_t ldy) {
+  for (int r = 0; r < kRows; ++r) {
+    for (int v = 0; v + 1 < kVectors; ++v) {
+      Vec out = acc[r][v];
+      if (z) out = add(out, load(z + r * ldz + v * kLanes));
+      store(y + r * ldy + v * kLanes, activate(out, e));
+    }
+    constexpr int last = kVectors - 1;
+    Vec out = acc[r][last];
+    if (z) out = add(out, load_tail(z + r * ldz + last * kLanes, tail));
+    store_tail(y + r * ldy + last * kLanes, activate(out, e), tail);
+  }
+}
+
 // One tile. With `ahead` set, the same tile one row step later exists: its A
 // lines (`a_next`, when set) and its epilogue's lines (Z read, or Y written) are
 // prefetched while this tile computes, a memory latency or more before their use.
@@ -44,10 +83,7 @@ inline __attribute__((always_inline)) void tile(const float* a, int64_t lda, con
                                                 const float* panel, int64_t k, const Epilogue& e, const float* bias,
                                                 Tail tail, const float* z, int64_t ldz, float* y, int64_t ldy) {
   Vec acc[kRows][kVectors];
-  for (int v = 0; v < kVectors; ++v) {
-    const Vec b = bias ? load(bias + v * kLanes) : zero();
-    for (int r = 0; r < kRows; ++r) acc[r][v] = b;
-  }
+  start_accumulators<kRows, kVectors>(acc, bias);
   if (ahead)
     for (int r = 0; r < kRows; ++r)
       for (int v = 0; v < kVectors; ++v) {
@@ -66,17 +102,7 @@ inline __attribute__((always_inline)) void tile(const float* a, int64_t lda, con
       for (int v = 0; v < kVectors; ++v) acc[r][v] = fma(x, w[v], acc[r][v]);
     }
   }
-  for (int r = 0; r < kRows; ++r) {
-    for (int v = 0; v + 1 < kVectors; ++v) {
-      Vec out = acc[r][v];
-      if (z) out = add(out, load(z + r * ldz + v * kLanes));
-      store(y + r * ldy + v * kLanes, activate(out, e));
-    }
-    constexpr int last = kVectors - 1;
-    Vec out = acc[r][last];
-    if (z) out = add(out, load_tail(z + r * ldz + last * kLanes, tail));
-    store_tail(y + r * ldy + last * kLanes, activate(out, e), tail);
-  }
+  finish_accumulators<kRows, kVectors>(acc, e, tail, z, ldz, y, ldy);
 }
 
 // Rows [begin, end) of one panel whose real columns fill kVectors vectors.
@@ -120,12 +146,9 @@ void multiply(const float* a, int64_t lda, int64_t rows, const PackedMatrix& b, 
           const float* bias = e.bias ? e.bias + j * kPanel : nullptr;
           const float* zj = z ? z + j * kPanel : nullptr;
           float* yj = y + j * kPanel;
-          switch (vectors) {
-            case 1: panel_rows<1>(a, lda, s, s_end, rows, prefetch_next, panel, b.k, e, bias, tail, zj, ldz, yj, ldy); break;
-            case 2: panel_rows<2>(a, lda, s, s_end, rows, prefetch_next, panel, b.k, e, bias, tail, zj, ldz, yj, ldy); break;
-            case 3: panel_rows<3>(a, lda, s, s_end, rows, prefetch_next, panel, b.k, e, bias, tail, zj, ldz, yj, ldy); break;
-            default: panel_rows<kPanelVectors>(a, lda, s, s_end, rows, prefetch_next, panel, b.k, e, bias, tail, zj, ldz, yj, ldy);
-          }
+          with_vectors(vectors, [&]<int kVectors>() {
+            panel_rows<kVectors>(a, lda, s, s_end, rows, prefetch_next, panel, b.k, e, bias, tail, zj, ldz, yj, ldy);
+          });
         }
       }
     }

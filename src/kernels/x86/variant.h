@@ -52,6 +52,15 @@ struct WinogradGeometry {
   int64_t tiles() const { return n * tiles_h() * tiles_w(); }
 };
 
+// A channels-last direct convolution over one block of output pixels, as its
+// tiles see it: `x` holds the input rows the block reads, zero-padded on every
+// side, `wp` pixels of `c` floats a row; output pixel q of the block is output
+// row q / ow (from the block's first), column q % ow, and reads its window from
+// x's row (q / ow) * sh, column (q % ow) * sw on.
+struct DirectGeometry {
+  int64_t c, kh, kw, sh, sw, dh, dw, ow, wp;
+};
+
 // One instruction-set variant.
 struct Variant {
   std::string name;  // "avx512", "avx2"
@@ -69,6 +78,10 @@ struct Variant {
                          int64_t v_stride);
   void (*winograd_output)(const WinogradGeometry& g, const float* p, int64_t p_stride, int64_t first, int64_t count,
                           const Epilogue& e, const float* z, float* y);
+  // Y[pixels x w.n] = epilogue(direct convolution [+ Z]) for one block (DirectGeometry),
+  // with w [kh * kw * c x m] packed in (kernel row, kernel column, channel) order; z may be null.
+  void (*direct_conv)(const DirectGeometry& g, const float* x, int64_t pixels, const PackedMatrix& w,
+                      const Epilogue& e, const float* z, float* y);
 };
 
 // The variants this CPU runs, fastest first (empty on a CPU without AVX2 and FMA).

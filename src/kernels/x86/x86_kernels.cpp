@@ -12,11 +12,11 @@ std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int
   c.weights = constant_input(node, graph, 1);
   c.bias = constant_input(node, graph, 2);
   const Tensor* w = c.weights;
-  if (!w || w->dtype() != DType::kFloat32 || w->rank() != 4 || w->dim(2) != kernel_size || w->dim(3) != kernel_size)
-    return std::nullopt;
+  if (!w || w->dtype() != DType::kFloat32 || w->rank() != 4) return std::nullopt;
+  if (kernel_size != kAnyKernelSize && (w->dim(2) != kernel_size || w->dim(3) != kernel_size)) return std::nullopt;
   if (node_has_input(node, 2) && (!c.bias || c.bias->dtype() != DType::kFloat32 || c.bias->shape() != Shape{w->dim(0)}))
     return std::nullopt;
-  if (node.has_attr("kernel_shape") && node.attr_ints("kernel_shape") != Shape{kernel_size, kernel_size})
+  if (node.has_attr("kernel_shape") && node.attr_ints("kernel_shape") != Shape{w->dim(2), w->dim(3)})
     return std::nullopt;
   if (node.op_type != "FusedConv") return c;
   c.residual = node_has_input(node, 3);
@@ -70,7 +70,8 @@ namespace {
 // One backend, one kernel per op: the preparer picks the kernel that fits the node.
 std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
   if (auto kernel = x86::prepare_conv1x1(node, graph)) return kernel;
-  return x86::prepare_winograd_conv(node, graph);
+  if (auto kernel = x86::prepare_winograd_conv(node, graph)) return kernel;
+  return x86::prepare_direct_conv(node, graph);
 }
 
 }  // namespace

@@ -10,19 +10,21 @@
 namespace octet {
 
 // Conv and FusedConv: conv1x1.cpp (channels-last 1x1), winograd.cpp (channels-last
-// 3x3 stride 1).
+// 3x3 stride 1, 64 channels or more), direct.cpp (the other channels-last convs).
 void register_x86_kernels(KernelRegistry& r);
 
 namespace x86 {
 
 // What the x86 convolutions share. A channels-last 2-D FP32 Conv or FusedConv
-// with group 1 and constant W (and B) of these kernel sizes; nullopt otherwise.
+// with group 1 and constant W (and B) of this square kernel size (or any, with
+// kAnyKernelSize); nullopt otherwise.
 struct ConvNode {
   const Tensor* weights = nullptr;  // [M, C, kh, kw]
   const Tensor* bias = nullptr;     // [M] or null
   bool residual = false;            // FusedConv's input 3
   Epilogue epilogue;                // activation only: the kernel sets the bias
 };
+constexpr int64_t kAnyKernelSize = 0;
 std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size);
 
 // X (input 0) as these kernels take it, float32 [N, H, W, channels], or an error naming the node.
@@ -34,6 +36,8 @@ struct ConvOutput {
   const float* z;
 };
 ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out);
+// Below this many multiply-adds a layer runs on one thread (waking the other costs more).
+constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
 // The calling thread's scratch of at least `floats` floats (64-byte aligned), kept
 // between runs; valid until the thread's next call.
 float* thread_scratch(int64_t floats);
@@ -41,6 +45,7 @@ float* thread_scratch(int64_t floats);
 // The kernels, or nullptr for a node they do not handle.
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
+std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Graph& graph);
 
 }  // namespace x86
 }  // namespace octet

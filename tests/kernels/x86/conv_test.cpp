@@ -128,6 +128,63 @@ TEST_F(X86ConvTest, Winograd3x3MatchesReference) {
   }
 }
 
+// The direct convolution: stems with 1 and 3 channels, strided and narrow 3x3s,
+// 5x5, 7x7 stride 2, padded 1x1, partial vectors and panels, non-square kernels
+// and dilation (below).
+std::vector<ConvCase> direct_cases() {
+  return {
+      {2, 1, 16, 3, 1, 28, 1, true},    // the sample ResNet's stem
+      {3, 1, 16, 5, 1, 28, 2, true},    // LeNet's first conv
+      {2, 16, 32, 5, 1, 14, 0, false},  // LeNet's second conv
+      {2, 16, 32, 3, 2, 28, 1, true},   // strided 3x3
+      {2, 32, 32, 3, 1, 14, 1, true},   // narrow 3x3
+      {1, 3, 64, 7, 2, 30, 3, true},    // ResNet-50's stem (scaled down)
+      {2, 8, 8, 1, 1, 5, 1, true},      // padded 1x1
+      {1, 5, 100, 3, 3, 10, 2, true},   // partial vectors and panels, stride 3, wide padding
+      {2, 7, 70, 2, 1, 6, 0, false},    // even kernel
+  };
+}
+
+TEST_F(X86ConvTest, DirectMatchesReference) {
+  std::mt19937 rng(6);
+  for (const ConvCase& c : direct_cases()) {
+    expect_matches(c, "Conv", false, {"none", {}}, rng);
+    for (bool residual : {false, true})
+      for (const Activation& a : fused_activations()) expect_matches(c, "FusedConv", residual, a, rng);
+  }
+}
+
+TEST_F(X86ConvTest, DirectHandlesDilationAndRectangularKernels) {
+  std::mt19937 rng(7);
+  const ConvCase c{2, 6, 20, 3, 1, 12, 2, true};
+  Node dilated = conv_node(c, "FusedConv", true, {"relu", {}});
+  dilated.attributes["dilations"] = Shape{2, 2};
+  Operands o = operands(c, dilated, true, rng);
+  o.z = random_floats({c.batch, c.out_channels, 12, 12}, rng);
+  expect_close_fp32(run_channels_last(dilated, o.inputs, {0, 3}, 1, "x86", o.graph), run_node(dilated, o.inputs, 1)[0],
+                    "dilation 2");
+
+  // 1x5 and 5x1 kernels (Inception-style), asymmetric pads, strides 2x1.
+  Node wide = conv_node(c, "Conv", false, {});
+  wide.attributes["kernel_shape"] = Shape{1, 5};
+  wide.attributes["pads"] = Shape{0, 2, 1, 1};
+  wide.attributes["strides"] = Shape{2, 1};
+  Operands ow = operands(c, wide, false, rng);
+  ow.w = random_floats({c.out_channels, c.in_channels, 1, 5}, rng);
+  ow.graph.initializers[wide.inputs[1]] = ow.w;
+  ow.inputs[1] = &ow.w;
+  expect_close_fp32(run_channels_last(wide, ow.inputs, {0}, 1, "x86", ow.graph), run_node(wide, ow.inputs, 1)[0],
+                    "1x5");
+
+  Node same = conv_node(c, "Conv", false, {});
+  same.attributes.erase("pads");
+  same.attributes["auto_pad"] = std::string("SAME_LOWER");
+  same.attributes["strides"] = Shape{2, 2};
+  const Operands os = operands(c, same, false, rng);
+  expect_close_fp32(run_channels_last(same, os.inputs, {0}, 1, "x86", os.graph), run_node(same, os.inputs, 1)[0],
+                    "SAME_LOWER stride 2");
+}
+
 TEST_F(X86ConvTest, WinogradHandlesSamePadding) {
   std::mt19937 rng(5);
   const ConvCase c{2, 64, 72, 3, 1, 10, 0, true};
@@ -151,20 +208,11 @@ TEST_F(X86ConvTest, LeavesOtherConfigurationsToOtherBackends) {
   Node grouped = channels_last(plain);
   grouped.attributes["group"] = int64_t{2};
   EXPECT_FALSE(accepts("x86", grouped, o.inputs, 1)) << "group 2";
-  const ConvCase padded{1, 8, 8, 1, 1, 5, 1, true};
-  EXPECT_FALSE(accepts("x86", channels_last(conv_node(padded, "FusedConv", false, {"relu", {}})), o.inputs, 1));
-  // 3x3: stride 1, dilation 1 and 64 channels or more only; other kernel sizes are not handled.
-  const ConvCase k3{1, 64, 64, 3, 2, 7, 1, true}, k5{1, 64, 64, 5, 1, 7, 2, true};
-  const Operands o3 = operands(k3, plain, false, rng), o5 = operands(k5, plain, false, rng);
-  EXPECT_TRUE(accepts("x86", channels_last(conv_node({1, 64, 64, 3, 1, 7, 1, true}, "Conv", false, {})), o3.inputs, 1));
-  EXPECT_FALSE(accepts("x86", channels_last(conv_node(k3, "Conv", false, {})), o3.inputs, 1)) << "stride 2";
-  const ConvCase narrow{1, 32, 32, 3, 1, 7, 1, true};
-  const Operands on = operands(narrow, plain, false, rng);
-  EXPECT_FALSE(accepts("x86", channels_last(conv_node(narrow, "Conv", false, {})), on.inputs, 1)) << "32 channels";
-  Node dilated = channels_last(conv_node({1, 64, 64, 3, 1, 7, 2, true}, "Conv", false, {}));
-  dilated.attributes["dilations"] = Shape{2, 2};
-  EXPECT_FALSE(accepts("x86", dilated, o3.inputs, 1)) << "dilation 2";
-  EXPECT_FALSE(accepts("x86", channels_last(conv_node(k5, "Conv", false, {})), o5.inputs, 1)) << "5x5";
+  // 1-D and 3-D convolutions (W of rank 3 or 5).
+  const Tensor x1 = random_floats({1, 8, 5}, rng), w1 = random_floats({8, 8, 3}, rng);
+  Node conv1d = channels_last(conv_node(c, "Conv", false, {}));
+  conv1d.attributes.erase("kernel_shape"), conv1d.attributes.erase("strides"), conv1d.attributes.erase("pads");
+  EXPECT_FALSE(accepts("x86", conv1d, {&x1, &w1}, 1)) << "1-D";
   // X not constant-shaped as W says: a clear error, not a wrong answer.
   const Tensor wrong = random_floats({1, 5, 5, 9}, rng);
   std::vector<const Tensor*> inputs = o.inputs;
@@ -177,8 +225,8 @@ TEST_F(X86ConvTest, LeavesOtherConfigurationsToOtherBackends) {
   }
 }
 
-// Not an assertion: x86 vs onednn on ResNet-50 / MobileNetV2 layers at batch 8 (and one
-// sample-ResNet layer at batch 64), 2 threads.
+// Not an assertion: x86 vs onednn on ResNet-50 / MobileNetV2 layers at batch 8 (and the
+// Fashion-MNIST samples' layers at batch 64), 2 threads.
 TEST_F(X86ConvTest, TimingAgainstOnednn) {
   std::mt19937 rng(3);
   struct Timed {
@@ -193,6 +241,11 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
       {{8, 128, 128, 3, 1, 28, 1, true}, false},  {{8, 256, 256, 3, 1, 14, 1, true}, false},
       {{8, 512, 512, 3, 1, 7, 1, true}, false},
       {{64, 64, 64, 3, 1, 7, 1, true}, false},  // the Fashion-MNIST sample ResNet's last 3x3, batch 64
+      // Direct: ResNet-50's stem; the sample ResNet's stem, strided and narrow 3x3s; LeNet's convs (batch 64).
+      {{8, 3, 64, 7, 2, 224, 3, true}, false},  {{64, 1, 16, 3, 1, 28, 1, true}, false},
+      {{64, 16, 32, 3, 2, 28, 1, true}, false}, {{64, 32, 32, 3, 1, 14, 1, true}, true},
+      {{64, 32, 64, 3, 2, 14, 1, true}, false}, {{64, 1, 16, 5, 1, 28, 2, true}, false},
+      {{64, 16, 32, 5, 1, 14, 0, true}, false},
   };
   for (const Timed& t : layers) {
     const Node node = channels_last(conv_node(t.c, "FusedConv", t.residual, {"relu", {}}));

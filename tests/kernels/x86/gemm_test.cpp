@@ -1,5 +1,6 @@
-// Every instruction-set variant of the x86 FP32 product against a plain loop:
-// shapes with partial panels, vectors and row tiles, each epilogue, row strides.
+// Every instruction-set variant of the x86 FP32 product and of the direct
+// convolution's tiles against plain loops: shapes with partial panels, vectors
+// and row tiles, each epilogue, row strides, strides and dilations.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,6 +78,50 @@ TEST(X86GemmFp32, ManyRowsAndLargeDepthCrossTheCacheBlocks) {
   // k large enough for several panel groups and A blocks.
   for (const Variant* variant : supported_variants())
     expect_matches(*variant, {600, 1100, 300, Activation::kRelu, true, true}, rng);
+}
+
+
+// One block of the direct convolution (variant.h: DirectGeometry) against the sum it defines.
+void expect_direct_matches(const Variant& variant, const DirectGeometry& g, int64_t out_rows, int64_t m,
+                           std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const int64_t in_rows = (out_rows - 1) * g.sh + (g.kh - 1) * g.dh + 1, pixels = out_rows * g.ow;
+  const int64_t k = g.kh * g.kw * g.c;
+  std::vector<float> x(in_rows * g.wp * g.c), w(k * m), bias(m), z(pixels * m);
+  for (auto* v : {&x, &w, &bias, &z})
+    for (float& value : *v) value = dist(rng);
+  const PackedMatrix packed = pack_columns(variant, k, m, [&](int64_t kk, int64_t col) { return w[kk * m + col]; });
+  const std::vector<float> padded = padded_bias(packed, bias.data());
+  Epilogue e;
+  e.bias = padded.data();
+  e.activation = Activation::kLeakyRelu;
+  e.alpha = 0.1f;
+  std::vector<float> y(pixels * m);
+  variant.direct_conv(g, x.data(), pixels, packed, e, z.data(), y.data());
+  for (int64_t q = 0; q < pixels; ++q)
+    for (int64_t col = 0; col < m; ++col) {
+      double sum = bias[col] + z[q * m + col];
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          for (int64_t ch = 0; ch < g.c; ++ch) {
+            const int64_t row = q / g.ow * g.sh + i * g.dh, column = q % g.ow * g.sw + j * g.dw;
+            sum += double(x[(row * g.wp + column) * g.c + ch]) * w[((i * g.kw + j) * g.c + ch) * m + col];
+          }
+      ASSERT_NEAR(y[q * m + col], activate(static_cast<float>(sum), e), 1e-5 * (1 + std::sqrt(double(k))))
+          << variant.name << " direct c " << g.c << " k " << g.kh << "x" << g.kw << " m " << m << " at " << q << ","
+          << col;
+    }
+}
+
+TEST(X86DirectConvFp32, EveryVariantMatchesAPlainLoop) {
+  std::mt19937 rng(9);
+  for (const Variant* variant : supported_variants()) {
+    // c, kh, kw, sh, sw, dh, dw, ow, wp (= (ow - 1) * sw + (kw - 1) * dw + 1)
+    expect_direct_matches(*variant, {1, 5, 5, 1, 1, 1, 1, 28, 32}, 3, 16, rng);     // one channel, contiguous runs
+    expect_direct_matches(*variant, {16, 3, 3, 2, 2, 1, 1, 7, 15}, 2, 32, rng);     // strided
+    expect_direct_matches(*variant, {3, 3, 2, 2, 1, 2, 2, 5, 7}, 3, 70, rng);       // dilated, partial panels
+    expect_direct_matches(*variant, {5, 2, 3, 1, 3, 1, 1, 3, 9}, 4, 129, rng);      // several panels
+  }
 }
 
 }  // namespace

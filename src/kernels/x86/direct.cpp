@@ -1,0 +1,125 @@
+// FP32 direct convolution on channels-last activations, for the convs the other
+// x86 kernels leave: any kernel size, stride, dilation and padding (group 1), such
+// as stems with one to three input channels, strided 3x3s, 5x5s and 3x3s with few
+// channels. Work is cut into blocks of whole output rows of one image; a block
+// first copies the input rows it reads, zero-padded, into a per-thread buffer, and
+// then runs the register tiles of direct_tiles.h over its pixels with the bias,
+// FusedConv's residual and its activation applied in registers.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/reference/spatial.h"
+#include "kernels/x86/x86_kernels.h"
+#include "octet/parallel.h"
+
+namespace octet::x86 {
+namespace {
+
+// Output pixels a block aims at: its padded input rows stay in L2 while every
+// panel passes over them.
+constexpr int64_t kBlockPixels = 256;
+// Blocks per thread at least, so that threads share the work evenly at small batches.
+constexpr int64_t kBlocksPerThread = 4;
+
+class DirectConvKernel : public PreparedKernel {
+ public:
+  DirectConvKernel(const Variant& variant, const ConvNode& conv, spatial::Window window, spatial::AutoPad auto_pad)
+      : variant_(variant),
+        window_(std::move(window)),
+        auto_pad_(auto_pad),
+        residual_(conv.residual),
+        channels_(conv.weights->dim(1)),
+        weights_(pack_columns(variant, conv.weights->dim(1) * conv.weights->dim(2) * conv.weights->dim(3),
+                              conv.weights->dim(0),
+                              [&](int64_t k, int64_t m) {
+                                // k runs over (kernel row, kernel column, channel); W is [M, C, kh, kw].
+                                const int64_t c = channels_, kw = conv.weights->dim(3);
+                                const int64_t i = k / (kw * c), j = k / c % kw, ch = k % c;
+                                return conv.weights->data<float>()[((m * c + ch) * conv.weights->dim(2) + i) * kw + j];
+                              })),
+        bias_(padded_bias(weights_, conv.bias ? conv.bias->data<float>() : nullptr)),
+        epilogue_(conv.epilogue) {
+    epilogue_.bias = bias_.data();
+  }
+
+  void run(KernelContext& ctx) const override {
+    const Tensor& x = channels_last_input(ctx, channels_);
+    spatial::Window window = window_;
+    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = channels_, m = weights_.n;
+    const Shape spatial_out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});
+    const int64_t oh = spatial_out[0], ow = spatial_out[1];
+    const ConvOutput io = conv_output(ctx, residual_, {n, oh, ow, m});
+    if (n * oh * ow == 0) return;
+    const int64_t kh = window.kernel[0], kw = window.kernel[1];
+    const DirectGeometry g{c,  kh, kw, window.strides[0], window.strides[1], window.dilations[0], window.dilations[1],
+                           ow, (ow - 1) * window.strides[1] + window.extent(1)};
+    const int64_t top = window.pads_begin[0], left = window.pads_begin[1];
+
+    // Whole output rows per block: about kBlockPixels, fewer when the batch is too small to share.
+    const int64_t threads = num_threads();
+    const int64_t min_blocks_per_image = (kBlocksPerThread * threads + n - 1) / n;
+    int64_t rows_per_block = std::clamp<int64_t>(kBlockPixels / ow, 1, oh);
+    rows_per_block = std::max<int64_t>(1, std::min(rows_per_block, oh / min_blocks_per_image));
+    const int64_t blocks_per_image = (oh + rows_per_block - 1) / rows_per_block;
+
+    const float* xd = x.data<float>();
+    auto work = [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t image = u / blocks_per_image;
+        const int64_t oy0 = u % blocks_per_image * rows_per_block, oy1 = std::min(oh, oy0 + rows_per_block);
+        const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
+        const int64_t row_floats = g.wp * c;
+        float* padded = thread_scratch(in_rows * row_floats);
+        // Input columns [left, left + w) of a padded row are the image's; the rest are zeros.
+        const int64_t first_col = std::min(left, g.wp), end_col = std::clamp<int64_t>(left + w, first_col, g.wp);
+        for (int64_t r = 0; r < in_rows; ++r) {
+          float* dst = padded + r * row_floats;
+          const int64_t iy = oy0 * g.sh - top + r;
+          if (iy < 0 || iy >= h) {
+            std::memset(dst, 0, row_floats * sizeof(float));
+            continue;
+          }
+          std::memset(dst, 0, first_col * c * sizeof(float));
+          if (end_col > first_col)
+            std::memcpy(dst + first_col * c, xd + ((image * h + iy) * w + first_col - left) * c,
+                        (end_col - first_col) * c * sizeof(float));
+          std::memset(dst + end_col * c, 0, (g.wp - end_col) * c * sizeof(float));
+        }
+        const int64_t first_pixel = (image * oh + oy0) * ow;
+        variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_,
+                             io.z ? io.z + first_pixel * m : nullptr, io.y + first_pixel * m);
+      }
+    };
+    const int64_t units = n * blocks_per_image;
+    if (n * oh * ow * weights_.k * m < kSerialMultiplyAdds)
+      work(0, units);
+    else
+      parallel_for(units, work);
+  }
+
+ private:
+  const Variant& variant_;
+  spatial::Window window_;
+  spatial::AutoPad auto_pad_;
+  bool residual_;
+  int64_t channels_;
+  PackedMatrix weights_;  // [kh * kw * C x M]
+  std::vector<float> bias_;
+  Epilogue epilogue_;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Graph& graph) {
+  if (supported_variants().empty()) return nullptr;
+  const std::optional<ConvNode> conv = read_conv_node(node, graph, kAnyKernelSize);
+  if (!conv) return nullptr;
+  const KernelContext ctx{node, graph.opset(node.domain), {nullptr, conv->weights, conv->bias}, {}};
+  spatial::Window window = spatial::read_window(ctx, {conv->weights->dim(2), conv->weights->dim(3)});
+  return std::make_unique<DirectConvKernel>(*supported_variants().front(), *conv, std::move(window),
+                                            spatial::read_auto_pad(ctx));
+}
+
+}  // namespace octet::x86
