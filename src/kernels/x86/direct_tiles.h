@@ -22,7 +22,7 @@ inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, 
       const int64_t offset = (i * g.dh * g.wp + j * g.dw) * g.c;
       const float* p[kRows];
       for (int r = 0; r < kRows; ++r) p[r] = source[r] + offset;
-      for (int64_t t = 0; t < run; ++t, w += kPanel) {
+      for (int64_t t = 0; t < run; ++t, w += kVectors * kLanes) {
         Vec wv[kVectors];
         for (int v = 0; v < kVectors; ++v) wv[v] = load_aligned(w + v * kLanes);
         for (int r = 0; r < kRows; ++r) {

@@ -7,9 +7,10 @@
 // Everything here stays inside that namespace (no shared inline functions that
 // the linker could merge across instruction sets).
 //
-// A tile is kRows rows x kVectors vectors of one panel; its accumulators stay
-// in registers over all of k, each step loading the panel's kVectors weights once
-// and broadcasting one A value per row.
+// A tile is kRows rows x kVectors vectors of one panel (whose rows are kVectors
+// vectors wide: PackedMatrix::panel_width); its accumulators stay in registers
+// over all of k, each step loading the panel's kVectors weights once and
+// broadcasting one A value per row.
 
 constexpr int64_t kPanel = kLanes * kPanelVectors;
 // A tile's rows: enough accumulators for the FMA latency, but no more than 8 rows:
@@ -96,7 +97,7 @@ inline __attribute__((always_inline)) void tile(const float* a, int64_t lda, con
     if (a_next && kk % 16 == 0)
       for (int r = 0; r < kRows; ++r) __builtin_prefetch(a_next + r * lda + kk, 0, 3);
     Vec w[kVectors];
-    for (int v = 0; v < kVectors; ++v) w[v] = load_aligned(panel + kk * kPanel + v * kLanes);
+    for (int v = 0; v < kVectors; ++v) w[v] = load_aligned(panel + kk * kVectors * kLanes + v * kLanes);
     for (int r = 0; r < kRows; ++r) {
       const Vec x = broadcast(a + r * lda + kk);
       for (int v = 0; v < kVectors; ++v) acc[r][v] = fma(x, w[v], acc[r][v]);

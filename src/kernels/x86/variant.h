@@ -34,11 +34,16 @@ using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
 AlignedFloats aligned_floats(int64_t count);  // zero-filled
 
 // B [k x n] in panels of `panel` columns: panel j holds columns [j*panel, (j+1)*panel)
-// as k rows of `panel` floats, the last one zero-padded.
+// as k rows of panel_width(j) floats. The last panel is only as wide as its
+// columns rounded up to whole vectors (zero-padded), so a narrow layer's weights
+// take no more cache than they need.
 struct PackedMatrix {
-  int64_t k = 0, n = 0, panel = 0;
+  int64_t k = 0, n = 0, panel = 0, lanes = 0;
   AlignedFloats data;
   int64_t panels() const { return (n + panel - 1) / panel; }
+  int64_t panel_width(int64_t j) const {
+    return j + 1 < panels() ? panel : (n - j * panel + lanes - 1) / lanes * lanes;
+  }
   const float* panel_data(int64_t j) const { return data.get() + j * k * panel; }
 };
 
@@ -64,6 +69,7 @@ struct DirectGeometry {
 // One instruction-set variant.
 struct Variant {
   std::string name;  // "avx512", "avx2"
+  int64_t lanes;     // floats per vector
   int64_t panel;     // columns per packed panel
   // Rows per unit of work: callers splitting rows between threads cut at multiples of it.
   int64_t row_step;
@@ -90,11 +96,12 @@ const std::vector<const Variant*>& supported_variants();
 // Packs B given as element(kk, col) for the variant's panel width.
 template <class Element>
 PackedMatrix pack_columns(const Variant& variant, int64_t k, int64_t n, Element element) {
-  PackedMatrix b{k, n, variant.panel, nullptr};
+  PackedMatrix b{k, n, variant.panel, variant.lanes, nullptr};
   b.data = aligned_floats(b.panels() * k * b.panel);
-  for (int64_t col = 0; col < n; ++col)
-    for (int64_t kk = 0; kk < k; ++kk)
-      b.data[(col / b.panel * k + kk) * b.panel + col % b.panel] = element(kk, col);
+  for (int64_t col = 0; col < n; ++col) {
+    const int64_t j = col / b.panel, width = b.panel_width(j);
+    for (int64_t kk = 0; kk < k; ++kk) b.data[j * k * b.panel + kk * width + col % b.panel] = element(kk, col);
+  }
   return b;
 }
 

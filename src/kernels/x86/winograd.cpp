@@ -22,10 +22,10 @@ namespace octet::x86 {
 namespace {
 
 // The scratch (V and the products) a chunk of tiles aims at, and the chunk's bounds in row steps.
-constexpr int64_t kChunkBytes = 1 << 20;
+constexpr int64_t kChunkBytes = 1 << 18;
 constexpr int64_t kMinChunkSteps = 4, kMaxChunkSteps = 8;
 // The fewest input and output channels this kernel takes on.
-constexpr int64_t kMinChannels = 64;
+constexpr int64_t kMinChannels = 16;
 
 // U = G g G^T for one 3x3 filter g, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
 std::array<float, 16> transformed_filter(const float* g) {
