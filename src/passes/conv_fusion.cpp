@@ -1,9 +1,13 @@
 // FP32 fusion of Conv with what follows it into octet.FusedConv:
-//   Conv -> [Add(·, Z)] -> [activation]   =>   FusedConv(X, W, B, Z)
-// computing activation(conv(X) + B + Z). Each absorbed node must be the only
+//   Conv -> [Add(·, Z)] -> [activation] -> [MaxPool]   =>   FusedConv(X, W, B, Z)
+// computing [MaxPool](activation(conv(X) + B + Z)); a MaxPool only without a
+// residual, and only one without padding, dilation, ceil mode or Indices. Each absorbed node must be the only
 // reader of the value before it, and that value no graph output, so no one else
 // sees the intermediate values the fusion drops.
+#include <algorithm>
 #include <limits>
+
+#include "kernels/pooled_conv.h"
 
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
@@ -53,6 +57,25 @@ std::string residual_operand(const Graph& g, const Node& add, const std::string&
   return graph_edit::same_shape(g, value, other) ? other : "";
 }
 
+// FusedConv's pooling attributes for `pool`, when it is a 2-D MaxPool the kernels
+// fuse: every window whole inside the convolution's output, no Indices output.
+std::optional<std::map<std::string, Attribute>> max_pool_attributes(const Node& pool) {
+  if (pool.op_type != "MaxPool" || !pool.domain.empty()) return std::nullopt;
+  if (pool.outputs.size() > 1 && !pool.outputs[1].empty()) return std::nullopt;
+  const Shape kernel = pool.attr_ints("kernel_shape", {});
+  const Shape strides = pool.attr_ints("strides", Shape(kernel.size(), 1));
+  const Shape pads = pool.attr_ints("pads", Shape(2 * kernel.size(), 0));
+  const Shape dilations = pool.attr_ints("dilations", Shape(kernel.size(), 1));
+  const std::string auto_pad = pool.attr_string("auto_pad", "NOTSET");
+  auto all = [](const Shape& s, auto pred) { return std::all_of(s.begin(), s.end(), pred); };
+  if (kernel.size() != 2 || strides.size() != 2 || !all(kernel, [](int64_t v) { return v > 0; }) ||
+      !all(strides, [](int64_t v) { return v > 0; }) || !all(pads, [](int64_t v) { return v == 0; }) ||
+      !all(dilations, [](int64_t v) { return v == 1; }) || (auto_pad != "NOTSET" && auto_pad != "VALID") ||
+      pool.attr_int("ceil_mode", 0) != 0 || pool.attr_int("storage_order", 0) != 0)
+    return std::nullopt;
+  return std::map<std::string, Attribute>{{kPoolKernelShape, kernel}, {kPoolStrides, strides}};
+}
+
 }  // namespace
 
 ConvFusionCounts fuse_conv_activations(Graph& g) {
@@ -90,6 +113,13 @@ ConvFusionCounts fuse_conv_activations(Graph& g) {
         ++counts.activations;
       }
     }
+    if (auto r = next_reader(fused.outputs[0]); r && fused.inputs.size() == 3) {
+      if (auto attrs = max_pool_attributes(g.nodes[*r])) {
+        fused.attributes.insert(attrs->begin(), attrs->end());
+        absorb(*r);
+        ++counts.max_pools;
+      }
+    }
     if (chain.size() == 1) continue;
     if (fused.inputs.size() == 3 && fused.inputs[2].empty()) fused.inputs.resize(2);
     fused.op_type = "FusedConv";
@@ -101,7 +131,7 @@ ConvFusionCounts fuse_conv_activations(Graph& g) {
     g.nodes[chain.back()] = std::move(fused);
   }
   graph_edit::erase_nodes(g, absorbed);
-  if (counts.activations + counts.residual_adds > 0) g.opsets["octet"] = 1;
+  if (counts.activations + counts.residual_adds + counts.max_pools > 0) g.opsets["octet"] = 1;
   return counts;
 }
 

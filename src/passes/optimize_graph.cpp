@@ -19,6 +19,7 @@ std::string PassStats::summary() const {
   add("removed", removed_identities, "Identity");
   add("fused", fused.activations, "activations");
   add("fused", fused.residual_adds, "residual Adds");
+  add("fused", fused.max_pools, "MaxPools");
   add("removed", removed_dead_nodes, "dead nodes");
   add("removed", removed_initializers, "unused initializers");
   std::ostringstream s;
@@ -44,6 +45,7 @@ PassStats optimize_graph(Graph& g, const PassOptions& options) {
       const ConvFusionCounts fused = fuse_conv_activations(g);
       stats.fused.activations += fused.activations;
       stats.fused.residual_adds += fused.residual_adds;
+      stats.fused.max_pools += fused.max_pools;
     }
   }
   stats.removed_initializers = remove_unused_initializers(g);

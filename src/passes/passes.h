@@ -34,9 +34,10 @@ int remove_unused_initializers(Graph& g);
 struct ConvFusionCounts {
   int activations = 0;    // Relu, Clip, LeakyRelu, Sigmoid, HardSwish absorbed
   int residual_adds = 0;  // Adds absorbed as FusedConv's residual input
+  int max_pools = 0;      // MaxPools absorbed (kernels/pooled_conv.h)
 };
 
-// Conv [+ residual Add] [+ activation] -> one octet.FusedConv (opset 1).
+// Conv [+ residual Add] [+ activation] [+ MaxPool] -> one octet.FusedConv (opset 1).
 ConvFusionCounts fuse_conv_activations(Graph& g);
 
 // Switches convolutions and pooling with 4-D activations to channels-last (the
@@ -47,7 +48,7 @@ ConvFusionCounts fuse_conv_activations(Graph& g);
 int convert_to_channels_last(Graph& g);
 
 struct PassOptions {
-  // Conv + activation (+ residual Add) -> octet.FusedConv. INT8 builds turn it
+  // Conv + activation (+ residual Add, + MaxPool) -> octet.FusedConv. INT8 builds turn it
   // off: the quantizer fuses Conv + Relu/Clip and Add into its INT8 layers
   // itself and does not know FusedConv.
   bool fuse_fp32_activations = true;

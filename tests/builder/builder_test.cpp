@@ -86,9 +86,9 @@ TEST(Builder, Fp32BuildComputesWhatTheNetworkComputes) {
   Engine engine = build_engine(lenet(), BuilderConfig{});
   EXPECT_EQ(engine.info().precision, "fp32");
   EXPECT_TRUE(engine.scales().empty());
-  // The graph passes fuse lenet's two Conv + Relu into FusedConv (docs/graph_passes.md), and the
-  // layout pass adds a Transpose where the convolutions' NHWC region starts and one where it ends.
-  EXPECT_EQ(engine.graph().nodes.size(), lenet().nodes.size() - 2 + 2);
+  // The graph passes fuse lenet's two Conv + Relu + MaxPool into FusedConv (docs/graph_passes.md), and
+  // the layout pass adds a Transpose where the convolutions' NHWC region starts and one where it ends.
+  EXPECT_EQ(engine.graph().nodes.size(), lenet().nodes.size() - 4 + 2);
   Tensor x(DType::kFloat32, {3, 1, 28, 28});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
   const Tensor want = Executor(lenet()).run({{"input", x}}).at("logits");

@@ -135,3 +135,59 @@ TEST(ConvFusion, ActivationAfterAnotherActivationStaysSeparate) {
   EXPECT_EQ(g.nodes[1].op_type, "Sigmoid");
   expect_same_outputs(original, g, random_inputs(original), 0.0);
 }
+
+TEST(ConvFusion, MaxPoolAfterTheActivationIsAbsorbed) {
+  const ValueInfo pooled = float_value("y", {-1, 4, 4, 4});
+  const Graph original = conv_then({make_node("Relu", {"conv"}, {"r"}),
+                                    make_node("MaxPool", {"r"}, {"y"},
+                                              {{"kernel_shape", std::vector<int64_t>{2, 2}},
+                                               {"strides", std::vector<int64_t>{2, 2}}})},
+                                   {pooled});
+  Graph g = original;
+  g.value_info["r"] = float_value("r", {-1, 4, 8, 8});
+  const ConvFusionCounts counts = fuse_conv_activations(g);
+  EXPECT_EQ(counts.activations, 1);
+  EXPECT_EQ(counts.max_pools, 1);
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes[0].attr_ints("pool_kernel_shape"), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(g.nodes[0].attr_ints("pool_strides"), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(g.nodes[0].outputs, std::vector<std::string>{"y"});
+  expect_same_outputs(original, g, random_inputs(original), 0.0);
+}
+
+TEST(ConvFusion, MaxPoolDirectlyAfterTheConvOverlappingWindows) {
+  const Graph original = conv_then({make_node("MaxPool", {"conv"}, {"y"},
+                                              {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                                               {"strides", std::vector<int64_t>{2, 2}}})},
+                                   {float_value("y", {-1, 4, 3, 3})});
+  Graph g = original;
+  EXPECT_EQ(fuse_conv_activations(g).max_pools, 1);
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes[0].attr_string("activation", ""), "none");
+  expect_same_outputs(original, g, random_inputs(original), 0.0);
+}
+
+TEST(ConvFusion, MaxPoolsTheKernelsDoNotFuseStaySeparate) {
+  const std::vector<std::map<std::string, Attribute>> refused = {
+      {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}},
+      {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"ceil_mode", int64_t{1}}},
+      {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"dilations", std::vector<int64_t>{2, 2}}},
+      {{"kernel_shape", std::vector<int64_t>{2, 2}}, {"auto_pad", std::string("SAME_UPPER")}},
+  };
+  for (const auto& attrs : refused) {
+    Graph g = conv_then({make_node("MaxPool", {"conv"}, {"y"}, attrs)}, {kY});
+    EXPECT_EQ(fuse_conv_activations(g).max_pools, 0);
+    EXPECT_EQ(g.nodes.size(), 2u);
+  }
+  // With Indices, or after a residual Add (Z has the unpooled shape).
+  Graph indices = conv_then({make_node("MaxPool", {"conv"}, {"y", "i"}, {{"kernel_shape", std::vector<int64_t>{2, 2}}})},
+                            {kY, ValueInfo{"i", DType::kInt64}});
+  EXPECT_EQ(fuse_conv_activations(indices).max_pools, 0);
+  Graph residual = conv_then({make_node("Add", {"conv", "z"}, {"s"}),
+                              make_node("MaxPool", {"s"}, {"y"}, {{"kernel_shape", std::vector<int64_t>{2, 2}}})},
+                             {kY}, {}, {float_value("z", {-1, 4, 8, 8})});
+  const ConvFusionCounts counts = fuse_conv_activations(residual);
+  EXPECT_EQ(counts.residual_adds, 1);
+  EXPECT_EQ(counts.max_pools, 0);
+  EXPECT_EQ(residual.nodes.size(), 2u);
+}

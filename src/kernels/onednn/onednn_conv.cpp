@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kernels/onednn/onednn_kernels.h"
+#include "kernels/pooled_conv.h"
 #include "kernels/onednn/onednn_runtime.h"
 #include "kernels/reference/spatial.h"
 
@@ -215,6 +216,8 @@ std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& grap
 // octet.FusedConv: activation(Conv(X, W, B) + Z) as the FP32 Conv with post-ops,
 // sum (when Z is given) before eltwise, so the activation applies to the sum.
 std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph& graph) {
+  // oneDNN has no pooling post-op: a pooled FusedConv runs as the conv, then oneDNN's MaxPool.
+  if (has_fused_max_pool(node)) return prepare_conv_then_pool(node, graph, "onednn");
   std::optional<ConvConfig> config = read_fp32_conv_config(node, graph);
   if (!config) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {}, {}};

@@ -1,6 +1,7 @@
 // octet.FusedConv (opset 1): what the FP32 fusion pass makes of Conv followed by
-// an activation, optionally with a residual Add in between (docs/graph_passes.md):
-//   Y = activation(Conv(X, W, B) + residual)
+// an activation, optionally with a residual Add in between, and optionally a
+// MaxPool after it (docs/graph_passes.md):
+//   Y = [MaxPool](activation(Conv(X, W, B) + residual))
 // The convolution is the reference Conv; the residual add and the activation are
 // applied afterwards in one pass over Y, with the same float operations as the
 // separate Add and activation kernels, so fused and unfused graphs agree bit for bit.
@@ -9,6 +10,7 @@
 #include <limits>
 #include <string>
 
+#include "kernels/pooled_conv.h"
 #include "kernels/reference/channels_last.h"
 #include "kernels/reference/conv_core.h"
 #include "kernels/reference/dense.h"
@@ -77,6 +79,14 @@ void fused_conv_kernel(KernelContext& ctx) {
              " must have the output's dtype and shape, " + std::string(dtype_name(y.dtype())) + shape_str(y.shape()));
   dense::dispatch_dtype<DType::kFloat32, DType::kFloat64>(
       ctx, y.dtype(), [&](auto t) { apply_epilogue<decltype(t)>(y, residual, epilogue); });
+  if (!has_fused_max_pool(ctx.node)) return;
+  // Then the reference MaxPool over the finished values, in ONNX's layout as this kernel's.
+  Node pool_node = split_fused_max_pool(ctx.node).second;
+  pool_node.attributes.erase(kLayoutAttribute);
+  const Tensor unpooled = std::move(y);
+  KernelContext pool{pool_node, kPooledConvMaxPoolOpset, {&unpooled}, std::vector<Tensor>(1), ctx.allocator};
+  KernelRegistry::global().find("", "MaxPool", kPooledConvMaxPoolOpset, "reference")->fn(pool);
+  ctx.outputs[0] = std::move(pool.outputs[0]);
 }
 
 }  // namespace

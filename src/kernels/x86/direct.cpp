@@ -4,12 +4,15 @@
 // channels. Work is cut into blocks of whole output rows of one image; a block
 // first copies the input rows it reads, zero-padded, into a per-thread buffer, and
 // then runs the register tiles of direct_tiles.h over its pixels with the bias,
-// FusedConv's residual and its activation applied in registers.
+// FusedConv's residual and its activation applied in registers. A FusedConv with
+// max pooling (kernels/pooled_conv.h) computes a block's convolution rows into
+// the buffer and pools them from there: only pooled values reach Y.
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "kernels/pooled_conv.h"
 #include "kernels/reference/spatial.h"
 #include "kernels/x86/x86_kernels.h"
 #include "octet/parallel.h"
@@ -17,18 +20,21 @@
 namespace octet::x86 {
 namespace {
 
-// Output pixels a block aims at: its padded input rows stay in L2 while every
-// panel passes over them.
+// Output pixels a block aims at: its padded input rows (and its unpooled rows)
+// stay in L2 while every panel passes over them.
 constexpr int64_t kBlockPixels = 256;
 // Blocks per thread at least, so that threads share the work evenly at small batches.
 constexpr int64_t kBlocksPerThread = 4;
 
 class DirectConvKernel : public PreparedKernel {
  public:
-  DirectConvKernel(const Variant& variant, const ConvNode& conv, spatial::Window window, spatial::AutoPad auto_pad)
+  DirectConvKernel(const Variant& variant, const ConvNode& conv, spatial::Window window, spatial::AutoPad auto_pad,
+                   Shape pool_kernel, Shape pool_strides)
       : variant_(variant),
         window_(std::move(window)),
         auto_pad_(auto_pad),
+        pool_kernel_(std::move(pool_kernel)),
+        pool_strides_(std::move(pool_strides)),
         residual_(conv.residual),
         channels_(conv.weights->dim(1)),
         weights_(pack_columns(variant, conv.weights->dim(1) * conv.weights->dim(2) * conv.weights->dim(3),
@@ -48,30 +54,42 @@ class DirectConvKernel : public PreparedKernel {
     const Tensor& x = channels_last_input(ctx, channels_);
     spatial::Window window = window_;
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = channels_, m = weights_.n;
-    const Shape spatial_out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});
-    const int64_t oh = spatial_out[0], ow = spatial_out[1];
-    const ConvOutput io = conv_output(ctx, residual_, {n, oh, ow, m});
-    if (n * oh * ow == 0) return;
+    const Shape conv_out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});
+    const int64_t oh = conv_out[0], ow = conv_out[1];
+    const bool pooled = !pool_kernel_.empty();
+    // Y's rows and columns: the pooled ones, or the convolution's.
+    const int64_t ph = pooled ? (oh - pool_kernel_[0]) / pool_strides_[0] + 1 : oh;
+    const int64_t pw = pooled ? (ow - pool_kernel_[1]) / pool_strides_[1] + 1 : ow;
+    if (pooled && (oh < pool_kernel_[0] || ow < pool_kernel_[1]))
+      ctx.fail("max pooling window " + shape_str(pool_kernel_) + " does not fit the convolution's output " +
+               shape_str(conv_out));
+    const ConvOutput io = conv_output(ctx, residual_, {n, ph, pw, m});
+    if (n * ph * pw == 0) return;
     const int64_t kh = window.kernel[0], kw = window.kernel[1];
     const DirectGeometry g{c,  kh, kw, window.strides[0], window.strides[1], window.dilations[0], window.dilations[1],
                            ow, (ow - 1) * window.strides[1] + window.extent(1)};
     const int64_t top = window.pads_begin[0], left = window.pads_begin[1];
 
-    // Whole output rows per block: about kBlockPixels, fewer when the batch is too small to share.
+    // Whole rows of Y per block: about kBlockPixels, fewer when the batch is too small to share.
     const int64_t threads = num_threads();
     const int64_t min_blocks_per_image = (kBlocksPerThread * threads + n - 1) / n;
-    int64_t rows_per_block = std::clamp<int64_t>(kBlockPixels / ow, 1, oh);
-    rows_per_block = std::max<int64_t>(1, std::min(rows_per_block, oh / min_blocks_per_image));
-    const int64_t blocks_per_image = (oh + rows_per_block - 1) / rows_per_block;
+    int64_t rows_per_block = std::clamp<int64_t>(kBlockPixels / pw, 1, ph);
+    rows_per_block = std::max<int64_t>(1, std::min(rows_per_block, ph / min_blocks_per_image));
+    const int64_t blocks_per_image = (ph + rows_per_block - 1) / rows_per_block;
 
     const float* xd = x.data<float>();
     auto work = [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t image = u / blocks_per_image;
-        const int64_t oy0 = u % blocks_per_image * rows_per_block, oy1 = std::min(oh, oy0 + rows_per_block);
+        const int64_t y0 = u % blocks_per_image * rows_per_block, y1 = std::min(ph, y0 + rows_per_block);
+        // The convolution rows the block's Y rows need.
+        const int64_t oy0 = pooled ? y0 * pool_strides_[0] : y0;
+        const int64_t oy1 = pooled ? (y1 - 1) * pool_strides_[0] + pool_kernel_[0] : y1;
         const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
         const int64_t row_floats = g.wp * c;
-        float* padded = thread_scratch(in_rows * row_floats);
+        // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
+        const int64_t input_floats = (in_rows * row_floats + 15) / 16 * 16;
+        float* padded = thread_scratch(input_floats + (pooled ? (oy1 - oy0) * ow * m : 0));
         // Input columns [left, left + w) of a padded row are the image's; the rest are zeros.
         const int64_t first_col = std::min(left, g.wp), end_col = std::clamp<int64_t>(left + w, first_col, g.wp);
         for (int64_t r = 0; r < in_rows; ++r) {
@@ -87,9 +105,15 @@ class DirectConvKernel : public PreparedKernel {
                         (end_col - first_col) * c * sizeof(float));
           std::memset(dst + end_col * c, 0, (g.wp - end_col) * c * sizeof(float));
         }
-        const int64_t first_pixel = (image * oh + oy0) * ow;
-        variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_,
-                             io.z ? io.z + first_pixel * m : nullptr, io.y + first_pixel * m);
+        const int64_t first_pixel = (image * ph + y0) * pw;
+        if (!pooled) {
+          variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_,
+                               io.z ? io.z + first_pixel * m : nullptr, io.y + first_pixel * m);
+          continue;
+        }
+        float* unpooled = padded + input_floats;
+        variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, nullptr, unpooled);
+        max_pool_rows(unpooled, y1 - y0, pw, ow, m, io.y + first_pixel * m);
       }
     };
     const int64_t units = n * blocks_per_image;
@@ -100,9 +124,27 @@ class DirectConvKernel : public PreparedKernel {
   }
 
  private:
+  // Y rows [0, rows) of a block from its unpooled rows (`ow` pixels of m channels each).
+  void max_pool_rows(const float* unpooled, int64_t rows, int64_t pw, int64_t ow, int64_t m, float* y) const {
+    const int64_t kh = pool_kernel_[0], kw = pool_kernel_[1], sh = pool_strides_[0], sw = pool_strides_[1];
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t col = 0; col < pw; ++col) {
+        float* out = y + (r * pw + col) * m;
+        const float* first = unpooled + (r * sh * ow + col * sw) * m;
+        std::copy(first, first + m, out);
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            const float* in = first + (i * ow + j) * m;
+            // NaN-propagating, as the reference MaxPool.
+            for (int64_t ch = 0; ch < m; ++ch) out[ch] = in[ch] > out[ch] || in[ch] != in[ch] ? in[ch] : out[ch];
+          }
+      }
+  }
+
   const Variant& variant_;
   spatial::Window window_;
   spatial::AutoPad auto_pad_;
+  Shape pool_kernel_, pool_strides_;  // empty: no pooling
   bool residual_;
   int64_t channels_;
   PackedMatrix weights_;  // [kh * kw * C x M]
@@ -118,8 +160,20 @@ std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Grap
   if (!conv) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, conv->weights, conv->bias}, {}};
   spatial::Window window = spatial::read_window(ctx, {conv->weights->dim(2), conv->weights->dim(3)});
+  Shape pool_kernel, pool_strides;
+  if (has_fused_max_pool(node)) {
+    const Node pool = split_fused_max_pool(node).second;
+    pool_kernel = pool.attr_ints("kernel_shape");
+    pool_strides = pool.attr_ints("strides");
+    // Pools the reference MaxPool would refuse, and pooling after a residual, are left to it.
+    const auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t v) { return v > 0; }); };
+    if (conv->residual || pool_kernel.size() != 2 || pool_strides.size() != 2 || !positive(pool_kernel) ||
+        !positive(pool_strides))
+      return nullptr;
+  }
   return std::make_unique<DirectConvKernel>(*supported_variants().front(), *conv, std::move(window),
-                                            spatial::read_auto_pad(ctx));
+                                            spatial::read_auto_pad(ctx), std::move(pool_kernel),
+                                            std::move(pool_strides));
 }
 
 }  // namespace octet::x86

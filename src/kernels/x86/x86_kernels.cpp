@@ -3,6 +3,8 @@
 #include <limits>
 #include <string>
 
+#include "kernels/pooled_conv.h"
+
 namespace octet {
 namespace x86 {
 
@@ -69,6 +71,7 @@ namespace {
 
 // One backend, one kernel per op: the preparer picks the kernel that fits the node.
 std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
+  if (has_fused_max_pool(node)) return x86::prepare_direct_conv(node, graph);  // the one that pools
   if (auto kernel = x86::prepare_conv1x1(node, graph)) return kernel;
   if (auto kernel = x86::prepare_winograd_conv(node, graph)) return kernel;
   return x86::prepare_direct_conv(node, graph);

@@ -185,6 +185,40 @@ TEST_F(X86ConvTest, DirectHandlesDilationAndRectangularKernels) {
                     "SAME_LOWER stride 2");
 }
 
+// FusedConv + MaxPool (kernels/pooled_conv.h): LeNet's 2x2 pools, overlapping 3x3
+// stride-2 windows, windows that leave the last conv rows and columns unread; onednn
+// (conv, then its MaxPool) too.
+TEST_F(X86ConvTest, DirectConvWithMaxPoolMatchesReference) {
+  std::mt19937 rng(8);
+  struct PoolCase {
+    ConvCase conv;
+    int64_t kernel, stride;
+  };
+  const std::vector<PoolCase> cases{{{2, 1, 16, 5, 1, 28, 2, true}, 2, 2},
+                                    {{1, 16, 32, 5, 1, 14, 0, true}, 2, 2},
+                                    {{2, 3, 20, 3, 1, 11, 1, false}, 3, 2},
+                                    {{1, 4, 17, 3, 2, 15, 0, true}, 2, 3}};
+  for (const PoolCase& p : cases)
+    for (const char* backend : {"x86", "onednn"}) {
+      Node node = conv_node(p.conv, "FusedConv", false, {"relu", {}});
+      node.attributes["pool_kernel_shape"] = Shape{p.kernel, p.kernel};
+      node.attributes["pool_strides"] = Shape{p.stride, p.stride};
+      const Operands o = operands(p.conv, node, false, rng);
+      const std::string what = std::string(backend) + " " + p.conv.str() + " max pool " + std::to_string(p.kernel) +
+                               " stride " + std::to_string(p.stride);
+      const Tensor want = run_node(node, o.inputs, 1)[0];
+      const int64_t pooled = (p.conv.out_size() - p.kernel) / p.stride + 1;
+      ASSERT_EQ(want.shape(), (Shape{p.conv.batch, p.conv.out_channels, pooled, pooled})) << what;
+      expect_close_fp32(run_channels_last(node, o.inputs, {0}, 1, backend, o.graph), want, what);
+    }
+  // Pooling after a residual is left to the reference.
+  const ConvCase c{1, 4, 8, 3, 1, 6, 1, true};
+  Node residual = channels_last(conv_node(c, "FusedConv", true, {"relu", {}}));
+  residual.attributes["pool_kernel_shape"] = Shape{2, 2};
+  const Operands o = operands(c, residual, true, rng);
+  EXPECT_FALSE(accepts("x86", residual, o.inputs, 1));
+}
+
 TEST_F(X86ConvTest, WinogradHandlesSamePadding) {
   std::mt19937 rng(5);
   const ConvCase c{2, 64, 72, 3, 1, 10, 0, true};
