@@ -33,8 +33,9 @@ class DirectConvKernel : public PreparedKernel {
       : variant_(variant),
         window_(std::move(window)),
         auto_pad_(auto_pad),
-        pool_kernel_(std::move(pool_kernel)),
-        pool_strides_(std::move(pool_strides)),
+        pooled_(!pool_kernel.empty()),
+        pool_{pooled_ ? pool_kernel[0] : 1, pooled_ ? pool_kernel[1] : 1, pooled_ ? pool_strides[0] : 1,
+              pooled_ ? pool_strides[1] : 1},
         residual_(conv.residual),
         channels_(conv.weights->dim(1)),
         weights_(pack_columns(variant, conv.weights->dim(1) * conv.weights->dim(2) * conv.weights->dim(3),
@@ -56,12 +57,12 @@ class DirectConvKernel : public PreparedKernel {
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = channels_, m = weights_.n;
     const Shape conv_out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});
     const int64_t oh = conv_out[0], ow = conv_out[1];
-    const bool pooled = !pool_kernel_.empty();
+    const bool pooled = pooled_;
     // Y's rows and columns: the pooled ones, or the convolution's.
-    const int64_t ph = pooled ? (oh - pool_kernel_[0]) / pool_strides_[0] + 1 : oh;
-    const int64_t pw = pooled ? (ow - pool_kernel_[1]) / pool_strides_[1] + 1 : ow;
-    if (pooled && (oh < pool_kernel_[0] || ow < pool_kernel_[1]))
-      ctx.fail("max pooling window " + shape_str(pool_kernel_) + " does not fit the convolution's output " +
+    const int64_t ph = pooled ? (oh - pool_.kh) / pool_.sh + 1 : oh;
+    const int64_t pw = pooled ? (ow - pool_.kw) / pool_.sw + 1 : ow;
+    if (pooled && (oh < pool_.kh || ow < pool_.kw))
+      ctx.fail("max pooling window " + shape_str({pool_.kh, pool_.kw}) + " does not fit the convolution's output " +
                shape_str(conv_out));
     const ConvOutput io = conv_output(ctx, residual_, {n, ph, pw, m});
     if (n * ph * pw == 0) return;
@@ -83,8 +84,8 @@ class DirectConvKernel : public PreparedKernel {
         const int64_t image = u / blocks_per_image;
         const int64_t y0 = u % blocks_per_image * rows_per_block, y1 = std::min(ph, y0 + rows_per_block);
         // The convolution rows the block's Y rows need.
-        const int64_t oy0 = pooled ? y0 * pool_strides_[0] : y0;
-        const int64_t oy1 = pooled ? (y1 - 1) * pool_strides_[0] + pool_kernel_[0] : y1;
+        const int64_t oy0 = pooled ? y0 * pool_.sh : y0;
+        const int64_t oy1 = pooled ? (y1 - 1) * pool_.sh + pool_.kh : y1;
         const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
         const int64_t row_floats = g.wp * c;
         // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
@@ -113,7 +114,7 @@ class DirectConvKernel : public PreparedKernel {
         }
         float* unpooled = padded + input_floats;
         variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, nullptr, unpooled);
-        max_pool_rows(unpooled, y1 - y0, pw, ow, m, io.y + first_pixel * m);
+        variant_.max_pool(unpooled, ow, y1 - y0, pw, m, pool_, io.y + first_pixel * m);
       }
     };
     const int64_t units = n * blocks_per_image;
@@ -124,27 +125,11 @@ class DirectConvKernel : public PreparedKernel {
   }
 
  private:
-  // Y rows [0, rows) of a block from its unpooled rows (`ow` pixels of m channels each).
-  void max_pool_rows(const float* unpooled, int64_t rows, int64_t pw, int64_t ow, int64_t m, float* y) const {
-    const int64_t kh = pool_kernel_[0], kw = pool_kernel_[1], sh = pool_strides_[0], sw = pool_strides_[1];
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t col = 0; col < pw; ++col) {
-        float* out = y + (r * pw + col) * m;
-        const float* first = unpooled + (r * sh * ow + col * sw) * m;
-        std::copy(first, first + m, out);
-        for (int64_t i = 0; i < kh; ++i)
-          for (int64_t j = 0; j < kw; ++j) {
-            const float* in = first + (i * ow + j) * m;
-            // NaN-propagating, as the reference MaxPool.
-            for (int64_t ch = 0; ch < m; ++ch) out[ch] = in[ch] > out[ch] || in[ch] != in[ch] ? in[ch] : out[ch];
-          }
-      }
-  }
-
   const Variant& variant_;
   spatial::Window window_;
   spatial::AutoPad auto_pad_;
-  Shape pool_kernel_, pool_strides_;  // empty: no pooling
+  bool pooled_;
+  PoolWindow pool_;
   bool residual_;
   int64_t channels_;
   PackedMatrix weights_;  // [kh * kw * C x M]

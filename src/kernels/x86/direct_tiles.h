@@ -8,10 +8,11 @@
 // a kernel row's columns and channels are one contiguous run in the input and
 // in the packed weights.
 
-template <int kRows, int kVectors>
-inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, const float* const (&source)[kRows],
-                                                       const float* panel, const Epilogue& e, const float* bias,
-                                                       Tail tail, const float* z, int64_t ldz, float* y, int64_t ldy) {
+// `source(r)` is pixel r's first input value (before the window's offset).
+template <int kRows, int kVectors, class Source>
+inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, Source source, const float* panel,
+                                                       const Epilogue& e, const float* bias, Tail tail, const float* z,
+                                                       int64_t ldz, float* y, int64_t ldy) {
   Vec acc[kRows][kVectors];
   start_accumulators<kRows, kVectors>(acc, bias);
   const int64_t run = g.dw == 1 ? g.kw * g.c : g.c;
@@ -20,13 +21,11 @@ inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, 
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < runs; ++j) {
       const int64_t offset = (i * g.dh * g.wp + j * g.dw) * g.c;
-      const float* p[kRows];
-      for (int r = 0; r < kRows; ++r) p[r] = source[r] + offset;
       for (int64_t t = 0; t < run; ++t, w += kVectors * kLanes) {
         Vec wv[kVectors];
         for (int v = 0; v < kVectors; ++v) wv[v] = load_aligned(w + v * kLanes);
         for (int r = 0; r < kRows; ++r) {
-          const Vec x = broadcast(p[r] + t);
+          const Vec x = broadcast(source(r) + offset + t);
           for (int v = 0; v < kVectors; ++v) acc[r][v] = fma(x, wv[v], acc[r][v]);
         }
       }
@@ -34,27 +33,94 @@ inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, 
   finish_accumulators<kRows, kVectors>(acc, e, tail, z, ldz, y, ldy);
 }
 
-// The block's pixels against one panel whose real columns fill kVectors vectors.
+// Pixels [first, first + count) of the block, in tiles of kRows pixels anywhere in
+// the block (each with a pointer of its own), then one at a time.
 template <int kVectors>
-void direct_panel(const DirectGeometry& g, const float* x, int64_t pixels, const float* panel, const Epilogue& e,
-                  const float* bias, Tail tail, const float* z, int64_t ldz, float* y, int64_t ldy) {
+void direct_pixels(const DirectGeometry& g, const float* x, int64_t first, int64_t count, const float* panel,
+                   const Epilogue& e, const float* bias, Tail tail, const float* z, int64_t ldz, float* y,
+                   int64_t ldy) {
   constexpr int kRows = tile_rows(kVectors);
-  int64_t oy = 0, ox = 0;  // pixel q's output row (in the block) and column, stepped without divisions
+  int64_t oy = first / g.ow, ox = first % g.ow;  // the next pixel's row (in the block) and column
   auto next_source = [&] {
     const float* s = x + (oy * g.sh * g.wp + ox * g.sw) * g.c;
     if (++ox == g.ow) ox = 0, ++oy;
     return s;
   };
-  int64_t q = 0;
-  for (; q + kRows <= pixels; q += kRows) {
+  int64_t q = first;
+  for (; q + kRows <= first + count; q += kRows) {
     const float* source[kRows];
     for (int r = 0; r < kRows; ++r) source[r] = next_source();
-    direct_tile<kRows, kVectors>(g, source, panel, e, bias, tail, z ? z + q * ldz : nullptr, ldz, y + q * ldy, ldy);
+    direct_tile<kRows, kVectors>(g, [&](int r) { return source[r]; }, panel, e, bias, tail,
+                                 z ? z + q * ldz : nullptr, ldz, y + q * ldy, ldy);
   }
-  for (; q < pixels; ++q) {
-    const float* source[1] = {next_source()};
-    direct_tile<1, kVectors>(g, source, panel, e, bias, tail, z ? z + q * ldz : nullptr, ldz, y + q * ldy, ldy);
+  for (; q < first + count; ++q) {
+    const float* source = next_source();
+    direct_tile<1, kVectors>(g, [&](int) { return source; }, panel, e, bias, tail, z ? z + q * ldz : nullptr, ldz,
+                             y + q * ldy, ldy);
   }
+}
+
+// Layers with few channels and one or two vectors of outputs (stems, LeNet's
+// first conv): a kernel row's run is short, so a tile needs many pixels to keep
+// the FMAs busy, more than there are registers to point at them. Tiles of kRows
+// pixels along one output row instead, whose inputs lie kStep floats apart
+// (stride x channels): one pointer serves the tile, the rest are displacements.
+template <int kRows, int kVectors, int kStep>
+void direct_row_tiles(const DirectGeometry& g, const float* x, int64_t pixels, const float* panel,
+                      const Epilogue& e, const float* bias, Tail tail, const float* z, int64_t ldz, float* y,
+                      int64_t ldy) {
+  for (int64_t row = 0; row * g.ow < pixels; ++row) {
+    const int64_t q0 = row * g.ow;
+    int64_t ox = 0;
+    for (; ox + kRows <= g.ow; ox += kRows) {
+      const float* base = x + (row * g.sh * g.wp + ox * g.sw) * g.c;
+      const int64_t q = q0 + ox;
+      direct_tile<kRows, kVectors>(g, [&](int r) { return base + r * kStep; }, panel, e, bias, tail,
+                                   z ? z + q * ldz : nullptr, ldz, y + q * ldy, ldy);
+    }
+    if (ox < g.ow) direct_pixels<kVectors>(g, x, q0 + ox, g.ow - ox, panel, e, bias, tail, z, ldz, y, ldy);
+  }
+}
+
+// The row-tile width for a row of `ow` pixels: the widest of 16, 14, 12, 8 that
+// fits the registers and divides the row, else the widest that fits; 0: none fits.
+template <int kVectors>
+int row_tile_width(int64_t ow) {
+  int widest = 0;
+  for (int width : {16, 14, 12, 8}) {
+    if (width * kVectors > kMaxAccumulators || width > ow) continue;
+    if (ow % width == 0) return width;
+    if (!widest) widest = width;
+  }
+  return widest;
+}
+
+// The block's pixels against one panel whose real columns fill kVectors vectors.
+template <int kVectors>
+void direct_panel(const DirectGeometry& g, const float* x, int64_t pixels, const float* panel, const Epilogue& e,
+                  const float* bias, Tail tail, const float* z, int64_t ldz, float* y, int64_t ldy) {
+  if constexpr (kVectors <= 2) {
+    const int64_t step = g.sw * g.c;
+    const int width = row_tile_width<kVectors>(g.ow);
+    if (pixels % g.ow == 0 && g.kw * g.c <= 16 && width && (step == 1 || step == 2 || step == 3 || step == 6)) {
+      auto with_width = [&]<int kStep>() {
+        switch (width) {
+          case 16: if constexpr (16 * kVectors <= kMaxAccumulators) { direct_row_tiles<16, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
+          case 14: if constexpr (14 * kVectors <= kMaxAccumulators) { direct_row_tiles<14, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
+          case 12: if constexpr (12 * kVectors <= kMaxAccumulators) { direct_row_tiles<12, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
+          default: if constexpr (8 * kVectors <= kMaxAccumulators) { direct_row_tiles<8, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
+        }
+        direct_pixels<kVectors>(g, x, 0, pixels, panel, e, bias, tail, z, ldz, y, ldy);  // not reached: width fits
+      };
+      switch (step) {
+        case 1: with_width.template operator()<1>(); return;
+        case 2: with_width.template operator()<2>(); return;
+        case 3: with_width.template operator()<3>(); return;
+        default: with_width.template operator()<6>(); return;
+      }
+    }
+  }
+  direct_pixels<kVectors>(g, x, 0, pixels, panel, e, bias, tail, z, ldz, y, ldy);
 }
 
 void direct_conv(const DirectGeometry& g, const float* x, int64_t pixels, const PackedMatrix& w, const Epilogue& e,
@@ -70,4 +136,27 @@ void direct_conv(const DirectGeometry& g, const float* x, int64_t pixels, const 
       direct_panel<kVectors>(g, x, pixels, w.panel_data(j), e, bias, tail, zj, m, y + j * kPanel, m);
     });
   }
+}
+
+void max_pool(const float* x, int64_t x_cols, int64_t rows, int64_t cols, int64_t m, const PoolWindow& window,
+              float* y) {
+  const Tail tail = tail_mask(static_cast<int>(m - (m - 1) / kLanes * kLanes));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t col = 0; col < cols; ++col) {
+      const float* first = x + (r * window.sh * x_cols + col * window.sw) * m;
+      float* out = y + (r * cols + col) * m;
+      for (int64_t ch = 0; ch < m; ch += kLanes) {
+        const bool whole = ch + kLanes <= m;
+        Vec best = whole ? load(first + ch) : load_tail(first + ch, tail);
+        for (int64_t i = 0; i < window.kh; ++i)
+          for (int64_t j = 0; j < window.kw; ++j) {
+            const float* in = first + (i * x_cols + j) * m + ch;
+            best = max(whole ? load(in) : load_tail(in, tail), best);
+          }
+        if (whole)
+          store(out + ch, best);
+        else
+          store_tail(out + ch, best, tail);
+      }
+    }
 }

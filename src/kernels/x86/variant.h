@@ -66,6 +66,11 @@ struct DirectGeometry {
   int64_t c, kh, kw, sh, sw, dh, dw, ow, wp;
 };
 
+// A max pooling window over channels-last rows (no padding): kh x kw pixels, sh x sw apart.
+struct PoolWindow {
+  int64_t kh, kw, sh, sw;
+};
+
 // One instruction-set variant.
 struct Variant {
   std::string name;  // "avx512", "avx2"
@@ -88,6 +93,11 @@ struct Variant {
   // with w [kh * kw * c x m] packed in (kernel row, kernel column, channel) order; z may be null.
   void (*direct_conv)(const DirectGeometry& g, const float* x, int64_t pixels, const PackedMatrix& w,
                       const Epilogue& e, const float* z, float* y);
+  // Y rows [0, rows) x `cols` pixels of m channels = max over `window` of X, whose rows
+  // have `x_cols` pixels; max as vmaxps (a NaN already in the running max stays, a
+  // later NaN does not enter it: the reference MaxPool's strict '>').
+  void (*max_pool)(const float* x, int64_t x_cols, int64_t rows, int64_t cols, int64_t m, const PoolWindow& window,
+                   float* y);
 };
 
 // The variants this CPU runs, fastest first (empty on a CPU without AVX2 and FMA).
