@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kernels/pooled_conv.h"
+#include "kernels/reference/int8/int8_kernels.h"
 
 namespace octet {
 namespace x86 {
@@ -82,6 +83,7 @@ std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& grap
 void register_x86_kernels(KernelRegistry& r) {
   r.add(KernelDef{"Conv", "", 1, 17, "x86", {}, prepare_conv});
   r.add(KernelDef{"FusedConv", "octet", 1, 1, "x86", {}, prepare_conv});
+  r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "x86", {}, x86::prepare_int8_conv1x1});
 }
 
 }  // namespace octet

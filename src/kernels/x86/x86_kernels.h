@@ -46,6 +46,7 @@ float* thread_scratch(int64_t floats);
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Graph& graph);
+std::unique_ptr<PreparedKernel> prepare_int8_conv1x1(const Node& node, const Graph& graph);
 
 }  // namespace x86
 }  // namespace octet
