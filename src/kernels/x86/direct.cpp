@@ -8,7 +8,6 @@
 // max pooling (kernels/pooled_conv.h) computes a block's convolution rows into
 // the buffer and pools them from there: only pooled values reach Y.
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,12 +18,6 @@
 
 namespace octet::x86 {
 namespace {
-
-// Output pixels a block aims at: its padded input rows (and its unpooled rows)
-// stay in L2 while every panel passes over them.
-constexpr int64_t kBlockPixels = 256;
-// Blocks per thread at least, so that threads share the work evenly at small batches.
-constexpr int64_t kBlocksPerThread = 4;
 
 class DirectConvKernel : public PreparedKernel {
  public:
@@ -71,12 +64,8 @@ class DirectConvKernel : public PreparedKernel {
                            ow, (ow - 1) * window.strides[1] + window.extent(1)};
     const int64_t top = window.pads_begin[0], left = window.pads_begin[1];
 
-    // Whole rows of Y per block: about kBlockPixels, fewer when the batch is too small to share.
-    const int64_t threads = num_threads();
-    const int64_t min_blocks_per_image = (kBlocksPerThread * threads + n - 1) / n;
-    int64_t rows_per_block = std::clamp<int64_t>(kBlockPixels / pw, 1, ph);
-    rows_per_block = std::max<int64_t>(1, std::min(rows_per_block, ph / min_blocks_per_image));
-    const int64_t blocks_per_image = (ph + rows_per_block - 1) / rows_per_block;
+    const DirectBlocks blocks = direct_blocks(n, ph, pw);
+    const int64_t rows_per_block = blocks.rows_per_block, blocks_per_image = blocks.blocks_per_image;
 
     const float* xd = x.data<float>();
     auto work = [&](int64_t u0, int64_t u1) {
@@ -91,21 +80,8 @@ class DirectConvKernel : public PreparedKernel {
         // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
         const int64_t input_floats = (in_rows * row_floats + 15) / 16 * 16;
         float* padded = thread_scratch(input_floats + (pooled ? (oy1 - oy0) * ow * m : 0));
-        // Input columns [left, left + w) of a padded row are the image's; the rest are zeros.
-        const int64_t first_col = std::min(left, g.wp), end_col = std::clamp<int64_t>(left + w, first_col, g.wp);
-        for (int64_t r = 0; r < in_rows; ++r) {
-          float* dst = padded + r * row_floats;
-          const int64_t iy = oy0 * g.sh - top + r;
-          if (iy < 0 || iy >= h) {
-            std::memset(dst, 0, row_floats * sizeof(float));
-            continue;
-          }
-          std::memset(dst, 0, first_col * c * sizeof(float));
-          if (end_col > first_col)
-            std::memcpy(dst + first_col * c, xd + ((image * h + iy) * w + first_col - left) * c,
-                        (end_col - first_col) * c * sizeof(float));
-          std::memset(dst + end_col * c, 0, (g.wp - end_col) * c * sizeof(float));
-        }
+        copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - top, in_rows, left, g.wp, 0.0f, [](float v) { return v; },
+                         padded);
         const int64_t first_pixel = (image * ph + y0) * pw;
         if (!pooled) {
           variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_,

@@ -1,5 +1,5 @@
-// octet's own INT8 product on AVX-512 VNNI (vnni_avx512.cpp, compiled with
-// -mavx512vnni and run only where the CPU has it), for Int8Conv (int8_conv1x1.cpp):
+// octet's own INT8 product and direct convolution on AVX-512 VNNI (vnni_avx512.cpp,
+// compiled with -mavx512vnni and run only where the CPU has it), for Int8Conv (int8_conv.cpp):
 //   Y[rows x n] int8 = requantize(A[rows x k] . W[k x n] + b)
 // with the numeric contract of docs/int8_kernels.md, bit for bit. vpdpbusd multiplies
 // unsigned by signed bytes, so A's int8 values are shifted to uint8 (x + 128) and the
@@ -61,5 +61,11 @@ void multiply(const int8_t* a, int64_t lda, int64_t rows, const PackedInt8& w, u
               int64_t ldy);
 // Rows a call of multiply shifts at a time (its scratch's height).
 inline constexpr int64_t kShiftRows = 96;
+
+// The direct convolution of one block (variant.h: DirectGeometry, c a multiple of 4)
+// with W packed in (kernel row, kernel column, channel) order: `x` holds the block's
+// input rows already shifted to uint8 (x + 128, padding included as 128), Y is
+// [pixels x w.n] int8.
+void direct_conv(const DirectGeometry& g, const uint8_t* x, int64_t pixels, const PackedInt8& w, int8_t* y);
 
 }  // namespace octet::x86::vnni

@@ -1,10 +1,12 @@
 #include "kernels/x86/x86_kernels.h"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
 #include "kernels/pooled_conv.h"
 #include "kernels/reference/int8/int8_kernels.h"
+#include "octet/parallel.h"
 
 namespace octet {
 namespace x86 {
@@ -59,6 +61,14 @@ ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out) {
   return {y.data<float>(), z ? z->data<float>() : nullptr};
 }
 
+DirectBlocks direct_blocks(int64_t batch, int64_t out_rows, int64_t out_cols) {
+  constexpr int64_t kBlockPixels = 256, kBlocksPerThread = 4;
+  const int64_t min_blocks_per_image = (kBlocksPerThread * num_threads() + batch - 1) / batch;
+  int64_t rows = std::clamp<int64_t>(kBlockPixels / out_cols, 1, out_rows);
+  rows = std::max<int64_t>(1, std::min(rows, out_rows / min_blocks_per_image));
+  return {rows, (out_rows + rows - 1) / rows};
+}
+
 float* thread_scratch(int64_t floats) {
   thread_local AlignedFloats buffer;
   thread_local int64_t capacity = 0;
@@ -83,7 +93,7 @@ std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& grap
 void register_x86_kernels(KernelRegistry& r) {
   r.add(KernelDef{"Conv", "", 1, 17, "x86", {}, prepare_conv});
   r.add(KernelDef{"FusedConv", "octet", 1, 1, "x86", {}, prepare_conv});
-  r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "x86", {}, x86::prepare_int8_conv1x1});
+  r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "x86", {}, x86::prepare_int8_conv});
 }
 
 }  // namespace octet

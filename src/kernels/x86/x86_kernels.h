@@ -2,6 +2,7 @@
 // fallback picked at run time (variant.h). Kernel selection times them
 // against the other backends per layer and keeps the fastest.
 #pragma once
+#include <algorithm>
 #include <optional>
 
 #include "kernels/x86/variant.h"
@@ -36,6 +37,35 @@ struct ConvOutput {
   const float* z;
 };
 ConvOutput conv_output(KernelContext& ctx, bool residual, const Shape& out);
+// How a channels-last direct convolution (direct.cpp, int8_conv.cpp) is cut into
+// blocks of whole output rows of one image: about 256 output pixels a block (its
+// input rows stay in L2 while every panel passes over them), fewer rows when the
+// batch alone cannot give every thread four blocks.
+struct DirectBlocks {
+  int64_t rows_per_block, blocks_per_image;
+};
+DirectBlocks direct_blocks(int64_t batch, int64_t out_rows, int64_t out_cols);
+
+// Copies input rows [first_row, first_row + count) of `image` of X (channels-last
+// [N, h, w, c]) into dst, `wp` pixels a row, X's columns at [left, left + w): rows and
+// columns outside X are `pad`, X's values pass through `convert`.
+template <class T, class Convert>
+void copy_padded_rows(const T* x, int64_t image, int64_t h, int64_t w, int64_t c, int64_t first_row, int64_t count,
+                      int64_t left, int64_t wp, T pad, Convert convert, T* dst) {
+  const int64_t first_col = std::min(left, wp), end_col = std::clamp<int64_t>(left + w, first_col, wp);
+  for (int64_t r = 0; r < count; ++r, dst += wp * c) {
+    const int64_t iy = first_row + r;
+    if (iy < 0 || iy >= h) {
+      std::fill(dst, dst + wp * c, pad);
+      continue;
+    }
+    std::fill(dst, dst + first_col * c, pad);
+    const T* src = x + ((image * h + iy) * w + first_col - left) * c;
+    std::transform(src, src + (end_col - first_col) * c, dst + first_col * c, convert);
+    std::fill(dst + end_col * c, dst + wp * c, pad);
+  }
+}
+
 // Below this many multiply-adds a layer runs on one thread (waking the other costs more).
 constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
 // The calling thread's scratch of at least `floats` floats (64-byte aligned), kept
@@ -46,7 +76,7 @@ float* thread_scratch(int64_t floats);
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Graph& graph);
-std::unique_ptr<PreparedKernel> prepare_int8_conv1x1(const Node& node, const Graph& graph);
+std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph& graph);
 
 }  // namespace x86
 }  // namespace octet
