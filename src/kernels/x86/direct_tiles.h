@@ -160,3 +160,59 @@ void max_pool(const float* x, int64_t x_cols, int64_t rows, int64_t cols, int64_
       }
     }
 }
+
+// Depthwise: kDepthwiseRows pixels x one vector of channels a tile, the tap's weight
+// vector loaded once for the tile's pixels.
+constexpr int kDepthwiseRows = 4;
+
+template <int kRows>
+inline __attribute__((always_inline)) void depthwise_tile(const DirectGeometry& g, const float* const (&source)[kRows],
+                                                          const float* w, int64_t ch, const Epilogue& e, Tail tail,
+                                                          bool whole, const float* z, float* y) {
+  const int64_t stride = (g.c + kLanes - 1) / kLanes * kLanes;  // w's row: the channels, whole vectors
+  Vec acc[kRows];
+  const Vec b = e.bias ? load(e.bias + ch) : zero();
+  for (int r = 0; r < kRows; ++r) acc[r] = b;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t offset = (i * g.dh * g.wp + j * g.dw) * g.c + ch;
+      const Vec wv = load(w + (i * g.kw + j) * stride + ch);
+      for (int r = 0; r < kRows; ++r)
+        acc[r] = fma(whole ? load(source[r] + offset) : load_tail(source[r] + offset, tail), wv, acc[r]);
+    }
+  for (int r = 0; r < kRows; ++r) {
+    Vec out = acc[r];
+    if (z) out = add(out, whole ? load(z + r * g.c + ch) : load_tail(z + r * g.c + ch, tail));
+    if (whole)
+      store(y + r * g.c + ch, activate(out, e));
+    else
+      store_tail(y + r * g.c + ch, activate(out, e), tail);
+  }
+}
+
+void depthwise_conv(const DirectGeometry& g, const float* x, int64_t pixels, const float* w, const Epilogue& e,
+                    const float* z, float* y) {
+  const Tail tail = tail_mask(static_cast<int>(g.c - (g.c - 1) / kLanes * kLanes));
+  int64_t oy = 0, ox = 0;  // the next pixel's output row (in the block) and column
+  auto next_source = [&] {
+    const float* s = x + (oy * g.sh * g.wp + ox * g.sw) * g.c;
+    if (++ox == g.ow) ox = 0, ++oy;
+    return s;
+  };
+  int64_t q = 0;
+  for (; q < pixels; q += kDepthwiseRows) {
+    const float* zq = z ? z + q * g.c : nullptr;
+    if (q + kDepthwiseRows <= pixels) {
+      const float* source[kDepthwiseRows];
+      for (int r = 0; r < kDepthwiseRows; ++r) source[r] = next_source();
+      for (int64_t ch = 0; ch < g.c; ch += kLanes)
+        depthwise_tile<kDepthwiseRows>(g, source, w, ch, e, tail, ch + kLanes <= g.c, zq, y + q * g.c);
+    } else {
+      for (int64_t p = q; p < pixels; ++p) {
+        const float* source[1] = {next_source()};
+        for (int64_t ch = 0; ch < g.c; ch += kLanes)
+          depthwise_tile<1>(g, source, w, ch, e, tail, ch + kLanes <= g.c, z ? z + p * g.c : nullptr, y + p * g.c);
+      }
+    }
+  }
+}

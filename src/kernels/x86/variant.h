@@ -93,6 +93,10 @@ struct Variant {
   // with w [kh * kw * c x m] packed in (kernel row, kernel column, channel) order; z may be null.
   void (*direct_conv)(const DirectGeometry& g, const float* x, int64_t pixels, const PackedMatrix& w,
                       const Epilogue& e, const float* z, float* y);
+  // Depthwise: Y[pixels x g.c] = epilogue(per-channel convolution [+ Z]) for one block
+  // (DirectGeometry), w [kh * kw taps x c rounded up to whole vectors], z may be null.
+  void (*depthwise_conv)(const DirectGeometry& g, const float* x, int64_t pixels, const float* w,
+                         const Epilogue& e, const float* z, float* y);
   // Y rows [0, rows) x `cols` pixels of m channels = max over `window` of X, whose rows
   // have `x_cols` pixels; max as vmaxps (a NaN already in the running max stays, a
   // later NaN does not enter it: the reference MaxPool's strict '>').

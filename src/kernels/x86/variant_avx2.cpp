@@ -37,6 +37,7 @@ inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
 
 extern const Variant kVariantAvx2;
 const Variant kVariantAvx2{"avx2", avx2::kLanes, avx2::kPanel, avx2::kRowStep, avx2::multiply, avx2::winograd_input,
-                           avx2::winograd_output, avx2::direct_conv, avx2::max_pool};
+                           avx2::winograd_output, avx2::direct_conv, avx2::depthwise_conv,
+                             avx2::max_pool};
 
 }  // namespace octet::x86

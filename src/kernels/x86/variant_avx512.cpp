@@ -39,6 +39,7 @@ inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
 
 extern const Variant kVariantAvx512;
 const Variant kVariantAvx512{"avx512", avx512::kLanes, avx512::kPanel, avx512::kRowStep, avx512::multiply, avx512::winograd_input,
-                             avx512::winograd_output, avx512::direct_conv, avx512::max_pool};
+                             avx512::winograd_output, avx512::direct_conv, avx512::depthwise_conv,
+                             avx512::max_pool};
 
 }  // namespace octet::x86

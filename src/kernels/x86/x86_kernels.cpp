@@ -11,13 +11,15 @@
 namespace octet {
 namespace x86 {
 
-std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size) {
-  if (!node.channels_last() || node.attr_int("group", 1) != 1) return std::nullopt;
+std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size, Grouping grouping) {
+  if (!node.channels_last()) return std::nullopt;
   ConvNode c;
   c.weights = constant_input(node, graph, 1);
   c.bias = constant_input(node, graph, 2);
   const Tensor* w = c.weights;
   if (!w || w->dtype() != DType::kFloat32 || w->rank() != 4) return std::nullopt;
+  const int64_t group = node.attr_int("group", 1);
+  if (grouping == Grouping::kDense ? group != 1 : (group != w->dim(0) || w->dim(1) != 1)) return std::nullopt;
   if (kernel_size != kAnyKernelSize && (w->dim(2) != kernel_size || w->dim(3) != kernel_size)) return std::nullopt;
   if (node_has_input(node, 2) && (!c.bias || c.bias->dtype() != DType::kFloat32 || c.bias->shape() != Shape{w->dim(0)}))
     return std::nullopt;
@@ -83,6 +85,7 @@ namespace {
 // One backend, one kernel per op: the preparer picks the kernel that fits the node.
 std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& graph) {
   if (has_fused_max_pool(node)) return x86::prepare_direct_conv(node, graph);  // the one that pools
+  if (node.attr_int("group", 1) != 1) return x86::prepare_depthwise_conv(node, graph);
   if (auto kernel = x86::prepare_conv1x1(node, graph)) return kernel;
   if (auto kernel = x86::prepare_winograd_conv(node, graph)) return kernel;
   return x86::prepare_direct_conv(node, graph);

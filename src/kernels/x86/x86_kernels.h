@@ -17,8 +17,8 @@ void register_x86_kernels(KernelRegistry& r);
 namespace x86 {
 
 // What the x86 convolutions share. A channels-last 2-D FP32 Conv or FusedConv
-// with group 1 and constant W (and B) of this square kernel size (or any, with
-// kAnyKernelSize); nullopt otherwise.
+// with constant W (and B) of this square kernel size (or any, with kAnyKernelSize)
+// and this grouping; nullopt otherwise.
 struct ConvNode {
   const Tensor* weights = nullptr;  // [M, C, kh, kw]
   const Tensor* bias = nullptr;     // [M] or null
@@ -26,7 +26,10 @@ struct ConvNode {
   Epilogue epilogue;                // activation only: the kernel sets the bias
 };
 constexpr int64_t kAnyKernelSize = 0;
-std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size);
+// kDense: group 1; kDepthwise: one output channel per input channel (group = C = M).
+enum class Grouping { kDense, kDepthwise };
+std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size,
+                                       Grouping grouping = Grouping::kDense);
 
 // X (input 0) as these kernels take it, float32 [N, H, W, channels], or an error naming the node.
 const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels);
@@ -76,6 +79,7 @@ float* thread_scratch(int64_t floats);
 std::unique_ptr<PreparedKernel> prepare_conv1x1(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_winograd_conv(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Graph& graph);
+std::unique_ptr<PreparedKernel> prepare_depthwise_conv(const Node& node, const Graph& graph);
 std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph& graph);
 
 }  // namespace x86

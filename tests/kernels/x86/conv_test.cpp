@@ -219,6 +219,38 @@ TEST_F(X86ConvTest, DirectConvWithMaxPoolMatchesReference) {
   EXPECT_FALSE(accepts("x86", residual, o.inputs, 1));
 }
 
+// Depthwise (group = C = M): MobileNetV2's 3x3s (stride 1 and 2), odd channel counts
+// that leave partial vectors, 5x5 and dilation, every fused activation, the residual.
+TEST_F(X86ConvTest, DepthwiseMatchesReference) {
+  std::mt19937 rng(9);
+  struct DepthwiseCase {
+    ConvCase conv;  // in = out channels
+    int64_t dilation;
+  };
+  const std::vector<DepthwiseCase> cases{{{2, 32, 32, 3, 1, 14, 1, true}, 1},  {{2, 96, 96, 3, 2, 15, 1, true}, 1},
+                                         {{1, 17, 17, 3, 1, 9, 1, false}, 1},  {{2, 40, 40, 5, 2, 12, 2, true}, 1},
+                                         {{1, 24, 24, 3, 1, 11, 2, true}, 2}, {{3, 8, 8, 3, 1, 1, 1, true}, 1}};
+  for (const DepthwiseCase& d : cases)
+    for (bool residual : {false, true})
+      for (const Activation& a : fused_activations()) {
+        const ConvCase& c = d.conv;
+        Node node = conv_node(c, "FusedConv", residual, a);
+        node.attributes["group"] = c.in_channels;
+        node.attributes["dilations"] = Shape{d.dilation, d.dilation};
+        Operands o = operands(c, node, residual, rng);
+        o.w = random_floats({c.out_channels, 1, c.kernel, c.kernel}, rng, -0.5f, 0.5f);
+        o.graph.initializers[node.inputs[1]] = o.w;
+        o.inputs[1] = &o.w;
+        const int64_t out = (c.size + 2 * c.pad - (c.kernel - 1) * d.dilation - 1) / c.stride + 1;
+        o.z = random_floats({c.batch, c.out_channels, out, out}, rng);
+        const std::string what = "depthwise " + c.str() + " dilation " + std::to_string(d.dilation) +
+                                 (residual ? " residual " : " ") + a.name;
+        ASSERT_TRUE(accepts("x86", channels_last(node), o.inputs, 1)) << what;
+        expect_close_fp32(run_channels_last(node, o.inputs, {0, 3}, 1, "x86", o.graph), run_node(node, o.inputs, 1)[0],
+                          what);
+      }
+}
+
 TEST_F(X86ConvTest, WinogradHandlesSamePadding) {
   std::mt19937 rng(5);
   const ConvCase c{2, 64, 72, 3, 1, 10, 0, true};
@@ -281,6 +313,9 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
       {{64, 32, 64, 3, 2, 14, 1, true}, false}, {{64, 1, 16, 5, 1, 28, 2, true}, false},
       {{64, 16, 32, 5, 1, 14, 0, true}, false},
   };
+  // Depthwise 3x3 (MobileNetV2 at 224x224, batch 8): stride 2 at 112x112, stride 1 at 56x56 and 14x14.
+  const std::vector<ConvCase> depthwise{{8, 96, 96, 3, 2, 112, 1, true}, {8, 144, 144, 3, 1, 56, 1, true},
+                                        {8, 384, 384, 3, 1, 14, 1, true}};
   for (const Timed& t : layers) {
     const Node node = channels_last(conv_node(t.c, "FusedConv", t.residual, {"relu", {}}));
     Operands o = operands(t.c, node, t.residual, rng);
@@ -295,6 +330,24 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
       for (int i = 0; i < 2; ++i) ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, 1, o.inputs, 5));
     std::printf("%-40s%s: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", t.c.str().c_str(), t.residual ? " +Z" : "",
                 ms[0], ms[1], ms[1] / ms[0]);
+  }
+  for (const ConvCase& c : depthwise) {
+    Node node = channels_last(conv_node(c, "FusedConv", false, {"clip", {{"clip_min", 0.0f}, {"clip_max", 6.0f}}}));
+    node.attributes["group"] = c.in_channels;
+    Operands o = operands(c, node, false, rng);
+    o.w = random_floats({c.out_channels, 1, 3, 3}, rng);
+    o.graph.initializers[node.inputs[1]] = o.w;
+    o.x = to_nhwc(o.x);
+    o.inputs[0] = &o.x, o.inputs[1] = &o.w;
+    double ms[2] = {1e300, 1e300};
+    const char* backends[2] = {"x86", "onednn"};
+    std::unique_ptr<PreparedKernel> kernels[2];
+    for (int i = 0; i < 2; ++i)
+      kernels[i] = KernelRegistry::global().find("octet", "FusedConv", 1, backends[i])->bind(node, o.graph);
+    for (int round = 0; round < 3; ++round)
+      for (int i = 0; i < 2; ++i) ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, 1, o.inputs, 5));
+    std::printf("depthwise %-30s: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", c.str().c_str(), ms[0], ms[1],
+                ms[1] / ms[0]);
   }
 }
 
