@@ -218,4 +218,16 @@ inline double median_seconds_per_run(const PreparedKernel& kernel, const Node& n
   return times[times.size() / 2];
 }
 
+// Milliseconds per run of each of `kernels` on the same node and inputs: the better
+// of `rounds` medians each, the kernels taking turns (a shared machine's speed drifts).
+inline std::vector<double> alternating_median_ms(const std::vector<const PreparedKernel*>& kernels, const Node& node,
+                                                 int64_t opset, const std::vector<const Tensor*>& inputs,
+                                                 int rounds = 3) {
+  std::vector<double> ms(kernels.size(), 1e300);
+  for (int round = 0; round < rounds; ++round)
+    for (size_t i = 0; i < kernels.size(); ++i)
+      ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, opset, inputs, 5));
+  return ms;
+}
+
 }  // namespace octet::testing

@@ -46,27 +46,17 @@ class DepthwiseConvKernel : public PreparedKernel {
     if (n * oh * ow == 0) return;
     const DirectGeometry g{c,  window.kernel[0], window.kernel[1], window.strides[0], window.strides[1],
                            window.dilations[0], window.dilations[1], ow, (ow - 1) * window.strides[1] + window.extent(1)};
-    const DirectBlocks blocks = direct_blocks(n, oh, ow);
     const float* xd = x.data<float>();
-    auto work = [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t image = u / blocks.blocks_per_image;
-        const int64_t oy0 = u % blocks.blocks_per_image * blocks.rows_per_block;
-        const int64_t oy1 = std::min(oh, oy0 + blocks.rows_per_block);
-        const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
-        float* padded = thread_scratch(in_rows * g.wp * c);
-        copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - window.pads_begin[0], in_rows, window.pads_begin[1], g.wp,
-                         0.0f, [](float v) { return v; }, padded);
-        const int64_t first_pixel = (image * oh + oy0) * ow;
-        variant_.depthwise_conv(g, padded, (oy1 - oy0) * ow, weights_.data(), epilogue_,
-                                io.z ? io.z + first_pixel * c : nullptr, io.y + first_pixel * c);
-      }
-    };
-    const int64_t units = n * blocks.blocks_per_image;
-    if (n * oh * ow * c * g.kh * g.kw < kSerialMultiplyAdds)
-      work(0, units);
-    else
-      parallel_for(units, work);
+    for_each_block(n, oh, direct_blocks(n, oh, ow), n * oh * ow * c * g.kh * g.kw, [&](int64_t image, int64_t oy0,
+                                                                                        int64_t oy1) {
+      const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
+      float* padded = thread_scratch(in_rows * g.wp * c);
+      copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - window.pads_begin[0], in_rows, window.pads_begin[1], g.wp, 0.0f,
+                       [](float v) { return v; }, padded);
+      const int64_t first_pixel = (image * oh + oy0) * ow;
+      variant_.depthwise_conv(g, padded, (oy1 - oy0) * ow, weights_.data(), epilogue_,
+                              io.z ? io.z + first_pixel * c : nullptr, io.y + first_pixel * c);
+    });
   }
 
  private:

@@ -64,40 +64,28 @@ class DirectConvKernel : public PreparedKernel {
                            ow, (ow - 1) * window.strides[1] + window.extent(1)};
     const int64_t top = window.pads_begin[0], left = window.pads_begin[1];
 
-    const DirectBlocks blocks = direct_blocks(n, ph, pw);
-    const int64_t rows_per_block = blocks.rows_per_block, blocks_per_image = blocks.blocks_per_image;
-
     const float* xd = x.data<float>();
-    auto work = [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t image = u / blocks_per_image;
-        const int64_t y0 = u % blocks_per_image * rows_per_block, y1 = std::min(ph, y0 + rows_per_block);
-        // The convolution rows the block's Y rows need.
-        const int64_t oy0 = pooled ? y0 * pool_.sh : y0;
-        const int64_t oy1 = pooled ? (y1 - 1) * pool_.sh + pool_.kh : y1;
-        const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
-        const int64_t row_floats = g.wp * c;
-        // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
-        const int64_t input_floats = (in_rows * row_floats + 15) / 16 * 16;
-        float* padded = thread_scratch(input_floats + (pooled ? (oy1 - oy0) * ow * m : 0));
-        copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - top, in_rows, left, g.wp, 0.0f, [](float v) { return v; },
-                         padded);
-        const int64_t first_pixel = (image * ph + y0) * pw;
-        if (!pooled) {
-          variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_,
-                               io.z ? io.z + first_pixel * m : nullptr, io.y + first_pixel * m);
-          continue;
-        }
-        float* unpooled = padded + input_floats;
-        variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, nullptr, unpooled);
-        variant_.max_pool(unpooled, ow, y1 - y0, pw, m, pool_, io.y + first_pixel * m);
+    for_each_block(n, ph, direct_blocks(n, ph, pw), n * oh * ow * weights_.k * m, [&](int64_t image, int64_t y0,
+                                                                                      int64_t y1) {
+      // The convolution rows the block's Y rows need.
+      const int64_t oy0 = pooled ? y0 * pool_.sh : y0;
+      const int64_t oy1 = pooled ? (y1 - 1) * pool_.sh + pool_.kh : y1;
+      const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
+      // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
+      const int64_t input_floats = (in_rows * g.wp * c + 15) / 16 * 16;
+      float* padded = thread_scratch(input_floats + (pooled ? (oy1 - oy0) * ow * m : 0));
+      copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - top, in_rows, left, g.wp, 0.0f, [](float v) { return v; },
+                       padded);
+      const int64_t first_pixel = (image * ph + y0) * pw;
+      if (!pooled) {
+        variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, io.z ? io.z + first_pixel * m : nullptr,
+                             io.y + first_pixel * m);
+        return;
       }
-    };
-    const int64_t units = n * blocks_per_image;
-    if (n * oh * ow * weights_.k * m < kSerialMultiplyAdds)
-      work(0, units);
-    else
-      parallel_for(units, work);
+      float* unpooled = padded + input_floats;
+      variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, nullptr, unpooled);
+      variant_.max_pool(unpooled, ow, y1 - y0, pw, m, pool_, io.y + first_pixel * m);
+    });
   }
 
  private:

@@ -70,28 +70,18 @@ class Int8DirectConvKernel : public PreparedKernel {
     if (n * oh * ow == 0) return;
     const DirectGeometry g{c,  window.kernel[0], window.kernel[1], window.strides[0], window.strides[1],
                            window.dilations[0], window.dilations[1], ow, (ow - 1) * window.strides[1] + window.extent(1)};
-    const DirectBlocks blocks = direct_blocks(n, oh, ow);
     const int8_t* xd = x.data<int8_t>();
     int8_t* yd = y.data<int8_t>();
-    auto work = [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t image = u / blocks.blocks_per_image;
-        const int64_t oy0 = u % blocks.blocks_per_image * blocks.rows_per_block;
-        const int64_t oy1 = std::min(oh, oy0 + blocks.rows_per_block);
-        const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
-        auto* padded = reinterpret_cast<int8_t*>(thread_scratch((in_rows * g.wp * c + 3) / 4));
-        // x + 128 as uint8 is x with its top bit flipped; the padding is the shifted zero.
-        copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - window.pads_begin[0], in_rows, window.pads_begin[1], g.wp,
-                         static_cast<int8_t>(-128), [](int8_t v) { return static_cast<int8_t>(v ^ 0x80); }, padded);
-        vnni::direct_conv(g, reinterpret_cast<const uint8_t*>(padded), (oy1 - oy0) * ow, weights_,
-                          yd + (image * oh + oy0) * ow * m);
-      }
-    };
-    const int64_t units = n * blocks.blocks_per_image;
-    if (n * oh * ow * weights_.k * m < kSerialMultiplyAdds)
-      work(0, units);
-    else
-      parallel_for(units, work);
+    for_each_block(n, oh, direct_blocks(n, oh, ow), n * oh * ow * weights_.k * m, [&](int64_t image, int64_t oy0,
+                                                                                     int64_t oy1) {
+      const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
+      auto* padded = reinterpret_cast<int8_t*>(thread_scratch((in_rows * g.wp * c + 3) / 4));
+      // x + 128 as uint8 is x with its top bit flipped; the padding is the shifted zero.
+      copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - window.pads_begin[0], in_rows, window.pads_begin[1], g.wp,
+                       static_cast<int8_t>(-128), [](int8_t v) { return static_cast<int8_t>(v ^ 0x80); }, padded);
+      vnni::direct_conv(g, reinterpret_cast<const uint8_t*>(padded), (oy1 - oy0) * ow, weights_,
+                        yd + (image * oh + oy0) * ow * m);
+    });
   }
 
  private:

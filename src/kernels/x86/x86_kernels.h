@@ -7,6 +7,7 @@
 
 #include "kernels/x86/variant.h"
 #include "octet/kernel.h"
+#include "octet/parallel.h"
 
 namespace octet {
 
@@ -49,6 +50,27 @@ struct DirectBlocks {
 };
 DirectBlocks direct_blocks(int64_t batch, int64_t out_rows, int64_t out_cols);
 
+// Below this many multiply-adds a layer runs on one thread (waking the other costs more).
+constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
+
+// Runs block(image, first_row, end_row) for every block of `out_rows` output rows
+// of each of `batch` images, shared between the threads unless the layer's
+// `multiply_adds` are too few to be worth it.
+template <class Block>
+void for_each_block(int64_t batch, int64_t out_rows, const DirectBlocks& blocks, int64_t multiply_adds, Block block) {
+  auto work = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t first = u % blocks.blocks_per_image * blocks.rows_per_block;
+      block(u / blocks.blocks_per_image, first, std::min(out_rows, first + blocks.rows_per_block));
+    }
+  };
+  const int64_t units = batch * blocks.blocks_per_image;
+  if (multiply_adds < kSerialMultiplyAdds)
+    work(0, units);
+  else
+    parallel_for(units, work);
+}
+
 // Copies input rows [first_row, first_row + count) of `image` of X (channels-last
 // [N, h, w, c]) into dst, `wp` pixels a row, X's columns at [left, left + w): rows and
 // columns outside X are `pad`, X's values pass through `convert`.
@@ -69,8 +91,6 @@ void copy_padded_rows(const T* x, int64_t image, int64_t h, int64_t w, int64_t c
   }
 }
 
-// Below this many multiply-adds a layer runs on one thread (waking the other costs more).
-constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
 // The calling thread's scratch of at least `floats` floats (64-byte aligned), kept
 // between runs; valid until the thread's next call.
 float* thread_scratch(int64_t floats);

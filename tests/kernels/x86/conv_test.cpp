@@ -291,6 +291,13 @@ TEST_F(X86ConvTest, LeavesOtherConfigurationsToOtherBackends) {
   }
 }
 
+// The FusedConv `node` on x86 and on onednn: milliseconds per run of each.
+std::vector<double> x86_and_onednn_ms(const Node& node, const Operands& o) {
+  const auto x86 = KernelRegistry::global().find("octet", "FusedConv", 1, "x86")->bind(node, o.graph);
+  const auto onednn = KernelRegistry::global().find("octet", "FusedConv", 1, "onednn")->bind(node, o.graph);
+  return alternating_median_ms({x86.get(), onednn.get()}, node, 1, o.inputs);
+}
+
 // Not an assertion: x86 vs onednn on ResNet-50 / MobileNetV2 layers at batch 8 (and the
 // Fashion-MNIST samples' layers at batch 64), 2 threads.
 TEST_F(X86ConvTest, TimingAgainstOnednn) {
@@ -320,14 +327,7 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
     const Node node = channels_last(conv_node(t.c, "FusedConv", t.residual, {"relu", {}}));
     Operands o = operands(t.c, node, t.residual, rng);
     o.x = to_nhwc(o.x), o.z = to_nhwc(o.z);
-    // The better of three medians each, the backends taking turns: the shared machine's speed drifts.
-    double ms[2] = {1e300, 1e300};
-    const char* backends[2] = {"x86", "onednn"};
-    std::unique_ptr<PreparedKernel> kernels[2];
-    for (int i = 0; i < 2; ++i)
-      kernels[i] = KernelRegistry::global().find("octet", "FusedConv", 1, backends[i])->bind(node, o.graph);
-    for (int round = 0; round < 3; ++round)
-      for (int i = 0; i < 2; ++i) ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, 1, o.inputs, 5));
+    const std::vector<double> ms = x86_and_onednn_ms(node, o);
     std::printf("%-40s%s: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", t.c.str().c_str(), t.residual ? " +Z" : "",
                 ms[0], ms[1], ms[1] / ms[0]);
   }
@@ -339,13 +339,7 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
     o.graph.initializers[node.inputs[1]] = o.w;
     o.x = to_nhwc(o.x);
     o.inputs[0] = &o.x, o.inputs[1] = &o.w;
-    double ms[2] = {1e300, 1e300};
-    const char* backends[2] = {"x86", "onednn"};
-    std::unique_ptr<PreparedKernel> kernels[2];
-    for (int i = 0; i < 2; ++i)
-      kernels[i] = KernelRegistry::global().find("octet", "FusedConv", 1, backends[i])->bind(node, o.graph);
-    for (int round = 0; round < 3; ++round)
-      for (int i = 0; i < 2; ++i) ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, 1, o.inputs, 5));
+    const std::vector<double> ms = x86_and_onednn_ms(node, o);
     std::printf("depthwise %-30s: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", c.str().c_str(), ms[0], ms[1],
                 ms[1] / ms[0]);
   }

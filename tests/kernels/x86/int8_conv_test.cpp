@@ -160,12 +160,9 @@ TEST_F(X86Int8ConvTest, TimingAgainstOnednn) {
     o.x = to_nhwc(o.x);
     const std::vector<const Tensor*> inputs{&o.x, &o.w, &o.b};
     const Graph graph = graph_with_constants(node, inputs);
-    double ms[2] = {1e300, 1e300};
-    const char* backends[2] = {"x86", "onednn"};
-    std::unique_ptr<PreparedKernel> kernels[2];
-    for (int i = 0; i < 2; ++i) kernels[i] = KernelRegistry::global().find("octet", "Int8Conv", 1, backends[i])->bind(node, graph);
-    for (int round = 0; round < 3; ++round)
-      for (int i = 0; i < 2; ++i) ms[i] = std::min(ms[i], 1e3 * median_seconds_per_run(*kernels[i], node, 1, inputs, 5));
+    const auto x86 = KernelRegistry::global().find("octet", "Int8Conv", 1, "x86")->bind(node, graph);
+    const auto onednn = KernelRegistry::global().find("octet", "Int8Conv", 1, "onednn")->bind(node, graph);
+    const std::vector<double> ms = alternating_median_ms({x86.get(), onednn.get()}, node, 1, inputs);
     const int64_t out = (c.size + 2 * c.pad - c.kernel) / c.stride + 1;
     const double gops = 2.0 * c.batch * out * out * c.in_channels * c.out_channels * c.kernel * c.kernel / 1e6;
     std::printf("%-36s x86 %6.2f ms (%5.0f GOPS)  onednn %6.2f ms (%5.0f GOPS)  (x%.2f)\n", c.str().c_str(), ms[0],
