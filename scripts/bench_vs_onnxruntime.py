@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """octet vs onnxruntime on the sample models, side by side in one run.
 
-For every model and batch size, runs `octet bench` on the FP32 model and on an
-INT8 engine (built with octet's default calibrator from 512 training images),
+For every model and batch size, runs `octet bench` on an FP32 and an INT8 engine
+(kernels chosen at that batch; INT8 with octet's default calibrator from 512 training images),
 then onnxruntime FP32 (same input shape, thread count and measuring time), and
 prints throughput, median latency and the octet/onnxruntime ratios as a
 Markdown table. scripts/bench_engine.py is the fuller benchmark (onnxruntime INT8 too,
@@ -28,13 +28,18 @@ import onnxruntime_int8  # noqa: E402  (onnxruntime sessions and timing)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def build_int8(octet, model, tmp):
+def build_plans(octet, model, tmp, batch, threads):
+    """FP32 and INT8 plans with kernels chosen at `batch` on `threads` threads (as
+    bench_engine.py builds them); the model's first INT8 build calibrates and writes its
+    cache, the next reads it."""
     calib = os.path.join(tmp, "calib.npy")
     if not os.path.exists(calib):
         np.save(calib, fashion_mnist_npy.load("train", 512)[0])
-    plan = os.path.join(tmp, os.path.basename(model) + ".int8.plan")
-    bench_engine.build_plan(octet, model, plan, calib)
-    return plan
+    stem = os.path.join(tmp, os.path.basename(model))
+    fp32, int8 = f"{stem}.fp32.b{batch}.plan", f"{stem}.int8.b{batch}.plan"
+    bench_engine.build_plan(octet, model, fp32, batch, threads)
+    bench_engine.build_plan(octet, model, int8, batch, threads, calib, stem + ".calib.cache")
+    return fp32, int8
 
 
 def bench_octet(octet, model, batch, threads, duration_s):
@@ -64,10 +69,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             model = os.path.join(REPO, "models", f"{name}.onnx")
-            plan = build_int8(args.octet, model, tmp)
             for batch in args.batches:
-                f_tput, f_med = bench_octet(args.octet, model, batch, args.threads, args.duration_s)
-                i_tput, i_med = bench_octet(args.octet, plan, batch, args.threads, args.duration_s)
+                fp32_plan, int8_plan = build_plans(args.octet, model, tmp, batch, args.threads)
+                f_tput, f_med = bench_octet(args.octet, fp32_plan, batch, args.threads, args.duration_s)
+                i_tput, i_med = bench_octet(args.octet, int8_plan, batch, args.threads, args.duration_s)
                 r_tput, r_med = bench_onnxruntime(model, batch, args.threads, args.duration_s)
                 print(f"| {name} | {batch} | {f_tput:.0f} | {i_tput:.0f} | {r_tput:.0f} | "
                       f"{f_tput / r_tput:.2f}x | {i_tput / r_tput:.2f}x | {f_med:.3f} / {i_med:.3f} / {r_med:.3f} |",
