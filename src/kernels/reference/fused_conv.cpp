@@ -85,7 +85,7 @@ void fused_conv_kernel(KernelContext& ctx) {
   pool_node.attributes.erase(kLayoutAttribute);
   const Tensor unpooled = std::move(y);
   KernelContext pool{pool_node, kPooledConvMaxPoolOpset, {&unpooled}, std::vector<Tensor>(1), ctx.allocator};
-  KernelRegistry::global().find("", "MaxPool", kPooledConvMaxPoolOpset, "reference")->fn(pool);
+  run_reference_kernel(pool);
   ctx.outputs[0] = std::move(pool.outputs[0]);
 }
 

@@ -74,10 +74,7 @@ class Conv1x1Kernel : public PreparedKernel {
                           yd + b0 * m, m);
       }
     };
-    if (rows * channels * m < kSerialMultiplyAdds)
-      work(0, units);
-    else
-      parallel_for(units, work);
+    share_work(units, rows * channels * m, work);
   }
 
  private:

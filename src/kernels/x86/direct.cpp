@@ -22,13 +22,11 @@ namespace {
 class DirectConvKernel : public PreparedKernel {
  public:
   DirectConvKernel(const Variant& variant, const ConvNode& conv, spatial::Window window, spatial::AutoPad auto_pad,
-                   Shape pool_kernel, Shape pool_strides)
+                   std::optional<PoolWindow> pool)
       : variant_(variant),
         window_(std::move(window)),
         auto_pad_(auto_pad),
-        pooled_(!pool_kernel.empty()),
-        pool_{pooled_ ? pool_kernel[0] : 1, pooled_ ? pool_kernel[1] : 1, pooled_ ? pool_strides[0] : 1,
-              pooled_ ? pool_strides[1] : 1},
+        pool_(pool),
         residual_(conv.residual),
         channels_(conv.weights->dim(1)),
         weights_(pack_columns(variant, conv.weights->dim(1) * conv.weights->dim(2) * conv.weights->dim(3),
@@ -50,13 +48,12 @@ class DirectConvKernel : public PreparedKernel {
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = channels_, m = weights_.n;
     const Shape conv_out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});
     const int64_t oh = conv_out[0], ow = conv_out[1];
-    const bool pooled = pooled_;
     // Y's rows and columns: the pooled ones, or the convolution's.
-    const int64_t ph = pooled ? (oh - pool_.kh) / pool_.sh + 1 : oh;
-    const int64_t pw = pooled ? (ow - pool_.kw) / pool_.sw + 1 : ow;
-    if (pooled && (oh < pool_.kh || ow < pool_.kw))
-      ctx.fail("max pooling window " + shape_str({pool_.kh, pool_.kw}) + " does not fit the convolution's output " +
+    const PoolWindow pool = pool_.value_or(PoolWindow{1, 1, 1, 1});
+    if (pool_ && (oh < pool.kh || ow < pool.kw))
+      ctx.fail("max pooling window " + shape_str({pool.kh, pool.kw}) + " does not fit the convolution's output " +
                shape_str(conv_out));
+    const int64_t ph = (oh - pool.kh) / pool.sh + 1, pw = (ow - pool.kw) / pool.sw + 1;
     const ConvOutput io = conv_output(ctx, residual_, {n, ph, pw, m});
     if (n * ph * pw == 0) return;
     const int64_t kh = window.kernel[0], kw = window.kernel[1];
@@ -68,23 +65,22 @@ class DirectConvKernel : public PreparedKernel {
     for_each_block(n, ph, direct_blocks(n, ph, pw), n * oh * ow * weights_.k * m, [&](int64_t image, int64_t y0,
                                                                                       int64_t y1) {
       // The convolution rows the block's Y rows need.
-      const int64_t oy0 = pooled ? y0 * pool_.sh : y0;
-      const int64_t oy1 = pooled ? (y1 - 1) * pool_.sh + pool_.kh : y1;
+      const int64_t oy0 = y0 * pool.sh, oy1 = (y1 - 1) * pool.sh + pool.kh;
       const int64_t in_rows = (oy1 - oy0 - 1) * g.sh + window.extent(0);
       // Padded input rows, then (pooled) the unpooled convolution rows, 64-byte aligned.
       const int64_t input_floats = (in_rows * g.wp * c + 15) / 16 * 16;
-      float* padded = thread_scratch(input_floats + (pooled ? (oy1 - oy0) * ow * m : 0));
+      float* padded = thread_scratch(input_floats + (pool_ ? (oy1 - oy0) * ow * m : 0));
       copy_padded_rows(xd, image, h, w, c, oy0 * g.sh - top, in_rows, left, g.wp, 0.0f, [](float v) { return v; },
                        padded);
       const int64_t first_pixel = (image * ph + y0) * pw;
-      if (!pooled) {
+      if (!pool_) {
         variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, io.z ? io.z + first_pixel * m : nullptr,
                              io.y + first_pixel * m);
         return;
       }
       float* unpooled = padded + input_floats;
       variant_.direct_conv(g, padded, (oy1 - oy0) * ow, weights_, epilogue_, nullptr, unpooled);
-      variant_.max_pool(unpooled, ow, y1 - y0, pw, m, pool_, io.y + first_pixel * m);
+      variant_.max_pool(unpooled, ow, y1 - y0, pw, m, *pool_, io.y + first_pixel * m);
     });
   }
 
@@ -92,8 +88,7 @@ class DirectConvKernel : public PreparedKernel {
   const Variant& variant_;
   spatial::Window window_;
   spatial::AutoPad auto_pad_;
-  bool pooled_;
-  PoolWindow pool_;
+  std::optional<PoolWindow> pool_;  // FusedConv's max pooling
   bool residual_;
   int64_t channels_;
   PackedMatrix weights_;  // [kh * kw * C x M]
@@ -109,20 +104,18 @@ std::unique_ptr<PreparedKernel> prepare_direct_conv(const Node& node, const Grap
   if (!conv) return nullptr;
   const KernelContext ctx{node, graph.opset(node.domain), {nullptr, conv->weights, conv->bias}, {}};
   spatial::Window window = spatial::read_window(ctx, {conv->weights->dim(2), conv->weights->dim(3)});
-  Shape pool_kernel, pool_strides;
+  std::optional<PoolWindow> pool;
   if (has_fused_max_pool(node)) {
-    const Node pool = split_fused_max_pool(node).second;
-    pool_kernel = pool.attr_ints("kernel_shape");
-    pool_strides = pool.attr_ints("strides");
+    const Node half = split_fused_max_pool(node).second;
+    const Shape kernel = half.attr_ints("kernel_shape"), strides = half.attr_ints("strides");
     // Pools the reference MaxPool would refuse, and pooling after a residual, are left to it.
     const auto positive = [](const Shape& s) { return std::all_of(s.begin(), s.end(), [](int64_t v) { return v > 0; }); };
-    if (conv->residual || pool_kernel.size() != 2 || pool_strides.size() != 2 || !positive(pool_kernel) ||
-        !positive(pool_strides))
+    if (conv->residual || kernel.size() != 2 || strides.size() != 2 || !positive(kernel) || !positive(strides))
       return nullptr;
+    pool = PoolWindow{kernel[0], kernel[1], strides[0], strides[1]};
   }
   return std::make_unique<DirectConvKernel>(*supported_variants().front(), *conv, std::move(window),
-                                            spatial::read_auto_pad(ctx), std::move(pool_kernel),
-                                            std::move(pool_strides));
+                                            spatial::read_auto_pad(ctx), pool);
 }
 
 }  // namespace octet::x86

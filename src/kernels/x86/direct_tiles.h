@@ -33,6 +33,21 @@ inline __attribute__((always_inline)) void direct_tile(const DirectGeometry& g, 
   finish_accumulators<kRows, kVectors>(acc, e, tail, z, ldz, y, ldy);
 }
 
+// A block's output pixels in order from pixel `first` on, each one's window's first
+// input value in the block's padded rows; rows and columns stepped without divisions.
+struct PixelSources {
+  const DirectGeometry& g;
+  const float* x;
+  int64_t oy, ox;  // the next pixel's row (in the block) and column
+  PixelSources(const DirectGeometry& geometry, const float* rows, int64_t first)
+      : g(geometry), x(rows), oy(first / geometry.ow), ox(first % geometry.ow) {}
+  const float* next() {
+    const float* s = x + (oy * g.sh * g.wp + ox * g.sw) * g.c;
+    if (++ox == g.ow) ox = 0, ++oy;
+    return s;
+  }
+};
+
 // Pixels [first, first + count) of the block, in tiles of kRows pixels anywhere in
 // the block (each with a pointer of its own), then one at a time.
 template <int kVectors>
@@ -40,21 +55,16 @@ void direct_pixels(const DirectGeometry& g, const float* x, int64_t first, int64
                    const Epilogue& e, const float* bias, Tail tail, const float* z, int64_t ldz, float* y,
                    int64_t ldy) {
   constexpr int kRows = tile_rows(kVectors);
-  int64_t oy = first / g.ow, ox = first % g.ow;  // the next pixel's row (in the block) and column
-  auto next_source = [&] {
-    const float* s = x + (oy * g.sh * g.wp + ox * g.sw) * g.c;
-    if (++ox == g.ow) ox = 0, ++oy;
-    return s;
-  };
+  PixelSources pixels(g, x, first);
   int64_t q = first;
   for (; q + kRows <= first + count; q += kRows) {
     const float* source[kRows];
-    for (int r = 0; r < kRows; ++r) source[r] = next_source();
+    for (int r = 0; r < kRows; ++r) source[r] = pixels.next();
     direct_tile<kRows, kVectors>(g, [&](int r) { return source[r]; }, panel, e, bias, tail,
                                  z ? z + q * ldz : nullptr, ldz, y + q * ldy, ldy);
   }
   for (; q < first + count; ++q) {
-    const float* source = next_source();
+    const float* source = pixels.next();
     direct_tile<1, kVectors>(g, [&](int) { return source; }, panel, e, bias, tail, z ? z + q * ldz : nullptr, ldz,
                              y + q * ldy, ldy);
   }
@@ -82,17 +92,45 @@ void direct_row_tiles(const DirectGeometry& g, const float* x, int64_t pixels, c
   }
 }
 
-// The row-tile width for a row of `ow` pixels: the widest of 16, 14, 12, 8 that
-// fits the registers and divides the row, else the widest that fits; 0: none fits.
-template <int kVectors>
-int row_tile_width(int64_t ow) {
-  int widest = 0;
-  for (int width : {16, 14, 12, 8}) {
-    if (width * kVectors > kMaxAccumulators || width > ow) continue;
-    if (ow % width == 0) return width;
-    if (!widest) widest = width;
+// Calls f.template operator()<kWidth>() when `width` is kWidth and a tile that wide fits the registers.
+template <int kVectors, int kWidth, class F>
+bool call_with_row_width(int width, F& f) {
+  if constexpr (kWidth * kVectors <= kMaxAccumulators)
+    if (width == kWidth) return f.template operator()<kWidth>(), true;
+  return false;
+}
+
+// The row-tile widths, widest first. call<kVectors>(ow, f) calls f.template
+// operator()<W>() for the width W that suits rows of `ow` pixels: of those that fit
+// the registers and the row, the widest that divides the row, else the widest;
+// false when none fits.
+template <int... kWidths>
+struct RowTileWidths {
+  template <int kVectors, class F>
+  static bool call(int64_t ow, F f) {
+    int chosen = 0;
+    for (int width : {kWidths...}) {
+      if (width * kVectors > kMaxAccumulators || width > ow) continue;
+      if (ow % width == 0) {
+        chosen = width;
+        break;
+      }
+      if (!chosen) chosen = width;
+    }
+    return (call_with_row_width<kVectors, kWidths>(chosen, f) || ...);
   }
-  return widest;
+};
+
+// Calls f.template operator()<kStep>() for the row tiles' input steps (stride x channels) they are made for.
+template <class F>
+bool with_row_step(int64_t step, F f) {
+  switch (step) {
+    case 1: return f.template operator()<1>();
+    case 2: return f.template operator()<2>();
+    case 3: return f.template operator()<3>();
+    case 6: return f.template operator()<6>();
+    default: return false;
+  }
 }
 
 // The block's pixels against one panel whose real columns fill kVectors vectors.
@@ -100,25 +138,12 @@ template <int kVectors>
 void direct_panel(const DirectGeometry& g, const float* x, int64_t pixels, const float* panel, const Epilogue& e,
                   const float* bias, Tail tail, const float* z, int64_t ldz, float* y, int64_t ldy) {
   if constexpr (kVectors <= 2) {
-    const int64_t step = g.sw * g.c;
-    const int width = row_tile_width<kVectors>(g.ow);
-    if (pixels % g.ow == 0 && g.kw * g.c <= 16 && width && (step == 1 || step == 2 || step == 3 || step == 6)) {
-      auto with_width = [&]<int kStep>() {
-        switch (width) {
-          case 16: if constexpr (16 * kVectors <= kMaxAccumulators) { direct_row_tiles<16, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
-          case 14: if constexpr (14 * kVectors <= kMaxAccumulators) { direct_row_tiles<14, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
-          case 12: if constexpr (12 * kVectors <= kMaxAccumulators) { direct_row_tiles<12, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
-          default: if constexpr (8 * kVectors <= kMaxAccumulators) { direct_row_tiles<8, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy); return; } break;
-        }
-        direct_pixels<kVectors>(g, x, 0, pixels, panel, e, bias, tail, z, ldz, y, ldy);  // not reached: width fits
-      };
-      switch (step) {
-        case 1: with_width.template operator()<1>(); return;
-        case 2: with_width.template operator()<2>(); return;
-        case 3: with_width.template operator()<3>(); return;
-        default: with_width.template operator()<6>(); return;
-      }
-    }
+    const bool row_tiled = pixels % g.ow == 0 && g.kw * g.c <= 16 && with_row_step(g.sw * g.c, [&]<int kStep>() {
+      return RowTileWidths<16, 14, 12, 8>::call<kVectors>(g.ow, [&]<int kWidth>() {
+        direct_row_tiles<kWidth, kVectors, kStep>(g, x, pixels, panel, e, bias, tail, z, ldz, y, ldy);
+      });
+    });
+    if (row_tiled) return;
   }
   direct_pixels<kVectors>(g, x, 0, pixels, panel, e, bias, tail, z, ldz, y, ldy);
 }
@@ -193,23 +218,18 @@ inline __attribute__((always_inline)) void depthwise_tile(const DirectGeometry& 
 void depthwise_conv(const DirectGeometry& g, const float* x, int64_t pixels, const float* w, const Epilogue& e,
                     const float* z, float* y) {
   const Tail tail = tail_mask(static_cast<int>(g.c - (g.c - 1) / kLanes * kLanes));
-  int64_t oy = 0, ox = 0;  // the next pixel's output row (in the block) and column
-  auto next_source = [&] {
-    const float* s = x + (oy * g.sh * g.wp + ox * g.sw) * g.c;
-    if (++ox == g.ow) ox = 0, ++oy;
-    return s;
-  };
+  PixelSources sources(g, x, 0);
   int64_t q = 0;
   for (; q < pixels; q += kDepthwiseRows) {
     const float* zq = z ? z + q * g.c : nullptr;
     if (q + kDepthwiseRows <= pixels) {
       const float* source[kDepthwiseRows];
-      for (int r = 0; r < kDepthwiseRows; ++r) source[r] = next_source();
+      for (int r = 0; r < kDepthwiseRows; ++r) source[r] = sources.next();
       for (int64_t ch = 0; ch < g.c; ch += kLanes)
         depthwise_tile<kDepthwiseRows>(g, source, w, ch, e, tail, ch + kLanes <= g.c, zq, y + q * g.c);
     } else {
       for (int64_t p = q; p < pixels; ++p) {
-        const float* source[1] = {next_source()};
+        const float* source[1] = {sources.next()};
         for (int64_t ch = 0; ch < g.c; ch += kLanes)
           depthwise_tile<1>(g, source, w, ch, e, tail, ch + kLanes <= g.c, z ? z + p * g.c : nullptr, y + p * g.c);
       }

@@ -26,25 +26,17 @@ class Int8Conv1x1Kernel : public PreparedKernel {
 
   void run(KernelContext& ctx) const override {
     const int64_t c = weights_.k, m = weights_.n;
-    const Tensor& x = ctx.input(0);
-    if (x.dtype() != DType::kInt8 || x.rank() != 4 || x.dim(3) != c)
-      ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be int8 [N, H, W, " +
-               std::to_string(c) + "]");
+    const Tensor& x = channels_last_input(ctx, c, DType::kInt8);
     Tensor& y = ctx.make_output(0, DType::kInt8, {x.dim(0), x.dim(1), x.dim(2), m}, false);
     const int64_t rows = x.dim(0) * x.dim(1) * x.dim(2);
     const int8_t* xd = x.data<int8_t>();
     int8_t* yd = y.data<int8_t>();
     const int64_t step = vnni::kShiftRows;
-    auto work = [&](int64_t u0, int64_t u1) {
+    share_work((rows + step - 1) / step, rows * c * m, [&](int64_t u0, int64_t u1) {
       const int64_t r0 = u0 * step, r1 = std::min(rows, u1 * step);
-      auto* shifted = reinterpret_cast<uint8_t*>(thread_scratch((vnni::kShiftRows * c + 3) / 4));
+      auto* shifted = reinterpret_cast<uint8_t*>(thread_scratch((step * c + 3) / 4));
       vnni::multiply(xd + r0 * c, c, r1 - r0, weights_, shifted, yd + r0 * m, m);
-    };
-    const int64_t units = (rows + step - 1) / step;
-    if (rows * c * m < kSerialMultiplyAdds)
-      work(0, units);
-    else
-      parallel_for(units, work);
+    });
   }
 
  private:
@@ -58,10 +50,7 @@ class Int8DirectConvKernel : public PreparedKernel {
 
   void run(KernelContext& ctx) const override {
     const int64_t c = channels_, m = weights_.n;
-    const Tensor& x = ctx.input(0);
-    if (x.dtype() != DType::kInt8 || x.rank() != 4 || x.dim(3) != c)
-      ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be int8 [N, H, W, " +
-               std::to_string(c) + "]");
+    const Tensor& x = channels_last_input(ctx, c, DType::kInt8);
     spatial::Window window = window_;
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
     const Shape out = spatial::sliding_output_shape(ctx, window, auto_pad_, {h, w});

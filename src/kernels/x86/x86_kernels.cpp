@@ -45,11 +45,11 @@ std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int
   return c;
 }
 
-const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels) {
+const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels, DType dtype) {
   const Tensor& x = ctx.input(0);
-  if (x.dtype() != DType::kFloat32 || x.rank() != 4 || x.dim(3) != channels)
-    ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be float32 [N, H, W, " +
-             std::to_string(channels) + "]");
+  if (x.dtype() != dtype || x.rank() != 4 || x.dim(3) != channels)
+    ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be " + std::string(dtype_name(dtype)) +
+             " [N, H, W, " + std::to_string(channels) + "]");
   return x;
 }
 

@@ -32,8 +32,8 @@ enum class Grouping { kDense, kDepthwise };
 std::optional<ConvNode> read_conv_node(const Node& node, const Graph& graph, int64_t kernel_size,
                                        Grouping grouping = Grouping::kDense);
 
-// X (input 0) as these kernels take it, float32 [N, H, W, channels], or an error naming the node.
-const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels);
+// X (input 0) as these kernels take it, [N, H, W, channels] of `dtype`, or an error naming the node.
+const Tensor& channels_last_input(const KernelContext& ctx, int64_t channels, DType dtype = DType::kFloat32);
 // Y of shape `out` and the residual Z (input 3) when `residual` (else null), checked
 // against `out`. A Z no one reads afterwards becomes Y: the kernel adds into it in place.
 struct ConvOutput {
@@ -53,22 +53,26 @@ DirectBlocks direct_blocks(int64_t batch, int64_t out_rows, int64_t out_cols);
 // Below this many multiply-adds a layer runs on one thread (waking the other costs more).
 constexpr int64_t kSerialMultiplyAdds = int64_t{1} << 20;
 
-// Runs block(image, first_row, end_row) for every block of `out_rows` output rows
-// of each of `batch` images, shared between the threads unless the layer's
-// `multiply_adds` are too few to be worth it.
-template <class Block>
-void for_each_block(int64_t batch, int64_t out_rows, const DirectBlocks& blocks, int64_t multiply_adds, Block block) {
-  auto work = [&](int64_t u0, int64_t u1) {
-    for (int64_t u = u0; u < u1; ++u) {
-      const int64_t first = u % blocks.blocks_per_image * blocks.rows_per_block;
-      block(u / blocks.blocks_per_image, first, std::min(out_rows, first + blocks.rows_per_block));
-    }
-  };
-  const int64_t units = batch * blocks.blocks_per_image;
+// parallel_for(units, work), or work(0, units) on the calling thread when the
+// layer's `multiply_adds` are too few to be worth waking the others.
+template <class Work>
+void share_work(int64_t units, int64_t multiply_adds, Work work) {
   if (multiply_adds < kSerialMultiplyAdds)
     work(0, units);
   else
     parallel_for(units, work);
+}
+
+// Runs block(image, first_row, end_row) for every block of `out_rows` output rows
+// of each of `batch` images (share_work).
+template <class Block>
+void for_each_block(int64_t batch, int64_t out_rows, const DirectBlocks& blocks, int64_t multiply_adds, Block block) {
+  share_work(batch * blocks.blocks_per_image, multiply_adds, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t first = u % blocks.blocks_per_image * blocks.rows_per_block;
+      block(u / blocks.blocks_per_image, first, std::min(out_rows, first + blocks.rows_per_block));
+    }
+  });
 }
 
 // Copies input rows [first_row, first_row + count) of `image` of X (channels-last
