@@ -31,6 +31,10 @@ struct BuilderConfig {
   // are timed at the opt shapes. Empty: any shape, timed at kernel_timing_batch.
   OptimizationProfile profile;
   std::string timing_cache_path;    // read if present, written after the build (empty: none)
+  // Sub-batches (src/builder/sub_batch.h): -1 times the sizes with kernel selection
+  // and keeps the fastest (whole batches without kernel selection); 0 runs every
+  // batch whole; N > 0 runs larger batches in sub-batches of N samples.
+  int64_t sub_batch = -1;
   // Progress and decisions ("valid calibration cache found: skipping calibration").
   std::function<void(const std::string&)> log = [](const std::string&) {};
 };

@@ -19,6 +19,7 @@ struct EngineInfo {
   std::string calibration;            // e.g. "MSECalibration", "explicit (Q/DQ)", "" for FP32
   std::string network_fingerprint;    // Graph::fingerprint() of the source network
   OptimizationProfile profile;        // the input shapes it was built for (empty: any)
+  int64_t sub_batch = 0;              // its contexts run larger batches in sub-batches of this many samples (0: whole)
 };
 
 class Engine {

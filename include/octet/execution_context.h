@@ -11,12 +11,17 @@ namespace octet {
 
 class ExecutionContext {
  public:
-  explicit ExecutionContext(std::shared_ptr<const Executor> executor);
+  // sub_batch > 0: a batch of more samples runs as consecutive sub-batches of
+  // sub_batch samples (the last may be smaller), whose activations stay in the
+  // caches; only for networks in which no layer mixes samples (the builder checks,
+  // src/builder/sub_batch.h). 0: every batch runs whole.
+  explicit ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch = 0);
   ~ExecutionContext();
   ExecutionContext(ExecutionContext&&) noexcept;
   ExecutionContext& operator=(ExecutionContext&&) noexcept;
 
   const Executor& executor() const { return *executor_; }
+  int64_t sub_batch() const { return sub_batch_; }
 
   // Runs the network (inputs checked as Executor::run checks them) and returns
   // the graph outputs, which later runs leave untouched. The first run with a
@@ -24,7 +29,9 @@ class ExecutionContext {
   // size; later runs with those shapes place them in this context's arena, as
   // the memory planner laid it out (src/runtime/memory_planner.h). The observer
   // sees each value as it is produced; arena memory is reused, so a value is only
-  // valid during the call (clone it to keep it).
+  // valid during the call (clone it to keep it). A run split into sub-batches
+  // plans for the sub-batch's shapes; a run with an observer is never split (the
+  // observer sees whole-batch values).
   TensorMap execute(const TensorMap& inputs, const ValueObserver& observer = {});
 
   // Size of the activation arena: the largest planned for the input shapes run
@@ -32,8 +39,11 @@ class ExecutionContext {
   size_t peak_activation_bytes() const;
 
  private:
+  TensorMap execute_planned(const TensorMap& inputs, const ValueObserver& observer);
+
   struct State;
   std::shared_ptr<const Executor> executor_;
+  int64_t sub_batch_;
   std::unique_ptr<State> state_;
 };
 

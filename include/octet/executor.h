@@ -52,10 +52,13 @@ class Executor {
   // then runs. Returns the graph outputs by name. Node outputs go on the heap
   // unless `memory` places them.
   TensorMap run(const TensorMap& inputs, const ValueObserver& observer = {}, RunMemory* memory = nullptr) const;
+  // The checks of run(): throws octet::Error naming the first wrong input.
+  void check_inputs(const TensorMap& inputs) const;
+  // run() without the checks, for inputs that passed them: an execution context's
+  // sub-batches of a checked batch (which may be smaller than the profile's min).
+  TensorMap run_checked(const TensorMap& inputs, const ValueObserver& observer, RunMemory* memory) const;
 
  private:
-  void check_inputs(const TensorMap& inputs) const;
-
   Graph graph_;
   OptimizationProfile profile_;
   // What running node i needs, resolved once: string lookups per node per run

@@ -40,6 +40,8 @@ class Tensor {
 
   // Same buffer, new shape (element count must match).
   Tensor reshaped(Shape shape) const;
+  // Same buffer: samples [begin, begin + count) along dim 0.
+  Tensor batch_slice(int64_t begin, int64_t count) const;
   // Deep copy.
   Tensor clone() const;
 

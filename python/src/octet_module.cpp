@@ -386,6 +386,14 @@ PYBIND11_MODULE(_octet, m) {
           "kernel_timing_batch", [](const Config& c) { return c.config.kernel_timing_batch; },
           [](Config& c, int64_t b) { c.config.kernel_timing_batch = b; })
       .def_property(
+          "sub_batch", [](const Config& c) { return c.config.sub_batch; },
+          [](Config& c, int64_t n) {
+            if (n < -1) throw py::value_error("sub_batch: -1 (automatic), 0 (whole batches) or a sample count");
+            c.config.sub_batch = n;
+          },
+          "Sub-batches: -1 times sizes 1, 2, 4, ... and keeps the fastest (with select_kernels); 0 runs batches "
+          "whole; N runs larger batches in sub-batches of N samples (the CLI's --sub-batch).")
+      .def_property(
           "timing_cache_path", [](const Config& c) { return c.config.timing_cache_path; },
           [](Config& c, const std::filesystem::path& p) { c.config.timing_cache_path = p.string(); },
           "Kernel timing cache: read if present, written after the build; reuse it for identical rebuilds.");

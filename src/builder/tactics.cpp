@@ -117,6 +117,17 @@ double time_layer(const Node& node, const std::string& backend, const Graph& gra
 
 }  // namespace
 
+TensorMap timing_inputs(const Graph& graph, const TacticOptions& options) {
+  TensorMap inputs;
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    const ValueInfo& v = graph.inputs[i];
+    const auto opt = options.shapes.find(v.name);
+    inputs[v.name] = random_tensor(v.dtype, opt != options.shapes.end() ? opt->second : v.shape_at_batch(options.batch),
+                                   static_cast<uint32_t>(i));
+  }
+  return inputs;
+}
+
 int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& options,
                    const std::function<void(const std::string&)>& log) {
   const auto& registry = KernelRegistry::global();
@@ -125,13 +136,7 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   if (!any_choice) return 0;
 
   // Every layer's real inputs come from one run of the network on sample data.
-  TensorMap inputs;
-  for (size_t i = 0; i < graph.inputs.size(); ++i)
-    inputs[graph.inputs[i].name] =
-        random_tensor(graph.inputs[i].dtype,
-                      options.shapes.count(graph.inputs[i].name) ? options.shapes.at(graph.inputs[i].name)
-                                                                 : graph.inputs[i].shape_at_batch(options.batch),
-                      static_cast<uint32_t>(i));
+  const TensorMap inputs = timing_inputs(graph, options);
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
   Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t.clone(); });
 

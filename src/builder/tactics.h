@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "octet/executor.h"
 #include "octet/graph.h"
 
 namespace octet {
@@ -30,6 +31,9 @@ struct TacticOptions {
   std::map<std::string, Shape> shapes;  // or these input shapes (an optimisation profile's opt)
   double min_time_ms = 20;  // each candidate runs at least this long (and at least 3 times)
 };
+
+// Seeded random inputs at the options' shapes (or batch), as the layers are timed on.
+TensorMap timing_inputs(const Graph& graph, const TacticOptions& options);
 
 // Sets Node::backend of every layer with more than one candidate; returns how many layers it decided.
 int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& options,

@@ -58,6 +58,16 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::batch_slice(int64_t begin, int64_t count) const {
+  if (shape_.empty() || begin < 0 || count < 0 || begin + count > shape_[0])
+    throw Error("cannot take samples [" + std::to_string(begin) + ", " + std::to_string(begin + count) + ") of " +
+                shape_str(shape_));
+  Tensor t = *this;
+  t.shape_[0] = count;
+  if (shape_[0] > 0) t.data_ = static_cast<char*>(data_) + begin * (nbytes() / shape_[0]);
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(dtype_, shape_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());

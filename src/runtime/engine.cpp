@@ -30,7 +30,7 @@ namespace octet {
 namespace {
 
 constexpr char kMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kAlignment = 64;  // what SIMD loads and oneDNN's own buffers use
 
 size_t padding_to_alignment(size_t offset) { return (kAlignment - offset % kAlignment) % kAlignment; }
@@ -280,6 +280,7 @@ std::string Engine::serialize() const {
   p.pod<uint64_t>(info_.profile.opt.size());
   for (const auto& [name, opt] : info_.profile.opt)
     p.str(name), p.shape(info_.profile.min.at(name)), p.shape(opt), p.shape(info_.profile.max.at(name));
+  p.pod<int64_t>(info_.sub_batch);
   p.pod<uint64_t>(scales_.size());
   for (const auto& [name, s] : scales_) p.str(name), p.pod(s);
   p.str(graph_.name);
@@ -362,6 +363,8 @@ Engine read_plan(std::string_view bytes, const std::string& origin, std::shared_
     info.profile.opt[name] = p.shape();
     info.profile.max[name] = p.shape();
   }
+  info.sub_batch = p.pod<int64_t>();
+  if (info.sub_batch < 0) throw Error(origin + ": plan file is corrupt (sub-batch " + std::to_string(info.sub_batch) + ")");
   std::map<std::string, float> scales;
   for (auto n = p.count(8); n > 0; --n) {
     std::string name = p.str();
@@ -413,7 +416,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) { 
 ExecutionContext Engine::create_execution_context() const {
   SharedExecutor& shared = *shared_executor_;
   std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(make_executor()); });
-  return ExecutionContext(shared.executor);
+  return ExecutionContext(shared.executor, info_.sub_batch);
 }
 
 void Engine::save(const std::string& path) const { write_file_atomically(path, serialize()); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <new>
 #include <vector>
@@ -106,15 +107,54 @@ struct ExecutionContext::State {
   size_t arena_bytes = 0;
 };
 
-ExecutionContext::ExecutionContext(std::shared_ptr<const Executor> executor)
-    : executor_(std::move(executor)), state_(std::make_unique<State>()) {}
+ExecutionContext::ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch)
+    : executor_(std::move(executor)), sub_batch_(sub_batch), state_(std::make_unique<State>()) {}
 ExecutionContext::~ExecutionContext() = default;
 ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
 ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = default;
 
 size_t ExecutionContext::peak_activation_bytes() const { return state_->arena_bytes; }
 
+namespace {
+// The batch size all of the graph's inputs share along dim 0, or 0 when they do not.
+int64_t common_batch(const Graph& graph, const TensorMap& inputs) {
+  int64_t batch = 0;
+  for (const auto& v : graph.inputs) {
+    auto it = inputs.find(v.name);
+    if (it == inputs.end() || it->second.rank() == 0 || (batch && it->second.dim(0) != batch)) return 0;
+    batch = it->second.dim(0);
+  }
+  return batch;
+}
+}  // namespace
+
 TensorMap ExecutionContext::execute(const TensorMap& inputs, const ValueObserver& observer) {
+  executor_->check_inputs(inputs);
+  const int64_t batch = sub_batch_ > 0 && !observer ? common_batch(executor_->graph(), inputs) : 0;
+  if (batch <= sub_batch_) return execute_planned(inputs, observer);
+  TensorMap outputs;
+  for (int64_t begin = 0; begin < batch; begin += sub_batch_) {
+    const int64_t count = std::min(sub_batch_, batch - begin);
+    TensorMap slice;
+    for (const auto& [name, t] : inputs) slice[name] = t.batch_slice(begin, count);
+    for (auto& [name, part] : execute_planned(slice, {})) {
+      if (part.rank() == 0 || part.dim(0) != count)
+        throw Error("output '" + name + "' has shape " + shape_str(part.shape()) + " for a sub-batch of " +
+                    std::to_string(count) + " samples: the network mixes samples; rebuild the plan");
+      Tensor& whole = outputs[name];
+      if (whole.empty()) {
+        Shape shape = part.shape();
+        shape[0] = batch;
+        whole = Tensor::uninitialized(part.dtype(), shape);
+      }
+      std::memcpy(whole.batch_slice(begin, count).raw(), part.raw(), part.nbytes());
+    }
+  }
+  return outputs;
+}
+
+// Runs checked inputs whole, in the arena planned for their shapes.
+TensorMap ExecutionContext::execute_planned(const TensorMap& inputs, const ValueObserver& observer) {
   const Graph& graph = executor_->graph();
   std::vector<Shape> shapes;
   for (const auto& v : graph.inputs) {
@@ -123,10 +163,10 @@ TensorMap ExecutionContext::execute(const TensorMap& inputs, const ValueObserver
   }
   if (auto plan = state_->plans.find(shapes); plan != state_->plans.end()) {
     ArenaPlacement placement(plan->second, state_->arena, state_->arena_bytes);
-    return executor_->run(inputs, observer, &placement);
+    return executor_->run_checked(inputs, observer, &placement);
   }
   OutputRecorder recorder(graph);
-  TensorMap outputs = executor_->run(inputs, observer, &recorder);
+  TensorMap outputs = executor_->run_checked(inputs, observer, &recorder);
   ActivationPlan plan = plan_activations(graph, recorder.recorded());
   if (plan.arena_bytes > state_->arena_bytes) {
     state_->arena = allocate_arena(plan.arena_bytes);

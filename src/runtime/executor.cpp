@@ -107,6 +107,10 @@ void Executor::check_inputs(const TensorMap& inputs) const {
 
 TensorMap Executor::run(const TensorMap& inputs, const ValueObserver& observer, RunMemory* memory) const {
   check_inputs(inputs);
+  return run_checked(inputs, observer, memory);
+}
+
+TensorMap Executor::run_checked(const TensorMap& inputs, const ValueObserver& observer, RunMemory* memory) const {
   std::vector<Tensor> values = initial_values_;
   for (const auto& [name, t] : inputs) values[slot_of_.at(name)] = t;
 

@@ -216,3 +216,18 @@ def test_optimization_profile_bounds_the_engines_inputs(builder, lenet, test_ima
     assert context.execute({"input": x[:8]})["logits"].shape == (8, 10)
     with pytest.raises(octet.OctetError, match=r"outside the engine's optimisation profile"):
         context.execute({"input": x[:9]})
+
+
+def test_sub_batches_give_the_whole_batch_outputs(builder, lenet, test_images):
+    _, x = test_images
+    whole_config, split_config = builder.create_builder_config(), builder.create_builder_config()
+    whole_config.sub_batch = 0
+    split_config.sub_batch = 3
+    for config in whole_config, split_config:
+        config.select_kernels = False  # the same (reference) kernels in both, for identical outputs
+    assert (whole_config.sub_batch, split_config.sub_batch) == (0, 3)
+    whole = builder.build_engine(lenet, whole_config).create_execution_context().execute({"input": x})["logits"]
+    split = builder.build_engine(lenet, split_config).create_execution_context().execute({"input": x})["logits"]
+    assert x.shape[0] > 3 and np.array_equal(whole, split)
+    with pytest.raises(ValueError, match="sub_batch"):
+        whole_config.sub_batch = -2

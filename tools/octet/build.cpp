@@ -58,6 +58,19 @@ std::string describe_data(const std::string& path) {
   return d;
 }
 
+// "--sub-batch auto|N" -> BuilderConfig::sub_batch (-1 for auto).
+int64_t parse_sub_batch(const std::string& spec) {
+  if (spec == "auto") return -1;
+  size_t used = 0;
+  int64_t n = -1;
+  try {
+    n = std::stoll(spec, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != spec.size() || n < 0) throw Error("--sub-batch " + spec + ": expected auto, 0 or a sample count");
+  return n;
+}
+
 }  // namespace
 
 Runner add_build(CLI::App& app) {
@@ -72,6 +85,7 @@ Runner add_build(CLI::App& app) {
     std::string timing_cache;
     int64_t timing_batch = 1;
     int threads = 1;
+    std::string sub_batch = "auto";
     bool reference_kernels = false;
     std::string min_shapes, opt_shapes, max_shapes;
   };
@@ -101,6 +115,9 @@ Runner add_build(CLI::App& app) {
                   "optimisation profile, as trtexec: NAME:1x3x224x224[,NAME2:...]; the smallest input shapes accepted");
   cmd->add_option("--opt-shapes,--optShapes", a->opt_shapes, "the input shapes kernels are chosen for");
   cmd->add_option("--max-shapes,--maxShapes", a->max_shapes, "the largest input shapes accepted");
+  cmd->add_option("--sub-batch", a->sub_batch,
+                  "auto (time sizes 1, 2, 4, ... below the timing batch and keep the fastest), 0 (run batches whole) "
+                  "or N (run larger batches in sub-batches of N samples)")->capture_default_str();
   cmd->add_flag("--reference-kernels", a->reference_kernels, "no kernel selection: every layer runs its reference kernel");
   cmd->add_flag("--quiet", a->quiet, "no progress or log messages");
   return [a] {
@@ -113,6 +130,7 @@ Runner add_build(CLI::App& app) {
     config.select_kernels = !a->reference_kernels;
     config.kernel_timing_batch = a->timing_batch;
     config.timing_cache_path = a->timing_cache;
+    config.sub_batch = parse_sub_batch(a->sub_batch);
     config.profile.min = parse_shapes("--min-shapes", a->min_shapes);
     config.profile.opt = parse_shapes("--opt-shapes", a->opt_shapes);
     config.profile.max = parse_shapes("--max-shapes", a->max_shapes);

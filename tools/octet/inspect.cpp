@@ -41,6 +41,9 @@ Runner add_inspect(CLI::App& app) {
     for (const auto& [name, opt] : profile.opt)
       std::printf("  profile %s: min %s opt %s max %s\n", name.c_str(), shape_str(profile.min.at(name)).c_str(),
                   shape_str(opt).c_str(), shape_str(profile.max.at(name)).c_str());
+    if (engine.info().sub_batch > 0)
+      std::printf("Sub-batch: %lld (larger batches run as consecutive sub-batches of this many samples)\n",
+                  static_cast<long long>(engine.info().sub_batch));
     std::printf("Outputs:\n");
     for (const auto& v : g.outputs) std::printf("  %s\n", describe_value(v.name).c_str());
     std::printf("Layers: %zu\n", g.nodes.size());
