@@ -10,8 +10,15 @@
 
 namespace octet {
 
+enum class PrecisionConstraints { kNone, kPrefer, kObey };
+
 struct BuilderConfig {
   bool int8 = false;
+  // Reduced-precision permissions, as TensorRT's FP16 / BF16 flags: layers may run a
+  // BF16 kernel where kernel selection finds it faster (never layers kept FP32 by a
+  // constraint). FP16 finds no kernel on CPUs: octet has no FP16 arithmetic there.
+  bool bf16 = false;
+  bool fp16 = false;
   // Supplies batches (and the cache); required for INT8 unless the network
   // carries its own Q/DQ scales.
   IInt8Calibrator* calibrator = nullptr;
@@ -22,8 +29,13 @@ struct BuilderConfig {
   std::string calibration_settings;
   // Use a cache even when its fingerprint says it was made for another network/settings.
   bool force_calibration_cache = false;
-  // Layers (node names) that must stay FP32: per-layer precision constraints.
-  std::set<std::string> fp32_layers;
+  // Per-layer precision constraints (node names), as TensorRT's ILayer::setPrecision:
+  std::set<std::string> fp32_layers;  // stay FP32
+  std::set<std::string> int8_layers;  // run INT8 (an INT8 build)
+  // How they bind, as TensorRT's precision-constraint flags: kPrefer builds a layer
+  // that cannot run INT8 in FP32 and logs why; kObey fails naming it; kNone ignores
+  // both sets. FP32 constraints can always be met.
+  PrecisionConstraints precision_constraints = PrecisionConstraints::kPrefer;
   // Kernel selection: time every backend's kernel per layer and keep the fastest.
   bool select_kernels = true;
   int64_t kernel_timing_batch = 1;  // batch size layers are timed at, without a profile

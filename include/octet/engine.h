@@ -30,7 +30,8 @@ class Engine {
   // Scale of every INT8 tensor (real = q * scale), by tensor name.
   const std::map<std::string, float>& scales() const { return scales_; }
   const EngineInfo& info() const { return info_; }
-  // "int8" for layers running an INT8 kernel or passing INT8 tensors through, else "fp32".
+  // "int8" for layers running an INT8 kernel or passing INT8 tensors through, "bf16"
+  // for FP32 layers on a BF16 kernel (BuilderConfig::bf16), else "fp32".
   std::string layer_precision(const Node& node) const;
 
   std::string serialize() const;

@@ -74,6 +74,9 @@ struct KernelDef {
   std::string backend;     // "reference", "onednn", "cuda", ...
   KernelFn fn;             // a stateless kernel, or
   KernelPreparer prepare;  // one that prepares per node (used when set)
+  // kBFloat16 for a kernel that computes an FP32 node in BF16 (FP32 accumulation):
+  // kernel selection considers it only when the build allows BF16 (BuilderConfig::bf16).
+  DType reduced_precision = DType::kUndefined;
 
   // The kernel for `node`: the prepared one, or a wrapper around fn. Null when
   // the preparer declines the node.

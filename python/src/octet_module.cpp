@@ -39,7 +39,7 @@ struct Logger {
 struct Network {
   Graph graph;
   std::string origin;  // the model it was parsed from ("" before parsing)
-  std::set<std::string> fp32_layers;
+  std::set<std::string> fp32_layers, int8_layers;
 };
 
 // A network input or output, as TensorRT's ITensor describes it.
@@ -67,8 +67,35 @@ struct Parser {
 };
 
 enum class DataType { FLOAT, INT8 };
-enum class BuilderFlag { INT8 };
+enum class BuilderFlag { INT8, BF16, FP16, PREFER_PRECISION_CONSTRAINTS, OBEY_PRECISION_CONSTRAINTS };
 enum class TensorIOMode { INPUT, OUTPUT };
+
+// octet's precision constraints default to prefer (TensorRT's to none): setting OBEY
+// makes them binding, clearing it goes back to prefer, clearing PREFER ignores them.
+void set_builder_flag(BuilderConfig& c, BuilderFlag flag, bool on) {
+  switch (flag) {
+    case BuilderFlag::INT8: c.int8 = on; break;
+    case BuilderFlag::BF16: c.bf16 = on; break;
+    case BuilderFlag::FP16: c.fp16 = on; break;
+    case BuilderFlag::OBEY_PRECISION_CONSTRAINTS:
+      c.precision_constraints = on ? PrecisionConstraints::kObey : PrecisionConstraints::kPrefer;
+      break;
+    case BuilderFlag::PREFER_PRECISION_CONSTRAINTS:
+      c.precision_constraints = on ? PrecisionConstraints::kPrefer : PrecisionConstraints::kNone;
+      break;
+  }
+}
+
+bool builder_flag(const BuilderConfig& c, BuilderFlag flag) {
+  switch (flag) {
+    case BuilderFlag::INT8: return c.int8;
+    case BuilderFlag::BF16: return c.bf16;
+    case BuilderFlag::FP16: return c.fp16;
+    case BuilderFlag::OBEY_PRECISION_CONSTRAINTS: return c.precision_constraints == PrecisionConstraints::kObey;
+    case BuilderFlag::PREFER_PRECISION_CONSTRAINTS: return c.precision_constraints == PrecisionConstraints::kPrefer;
+  }
+  return false;
+}
 
 // octet.OctetError, which the build raises from a calibrator's Python exception.
 PyObject* octet_error_type = nullptr;
@@ -87,6 +114,7 @@ class Builder {
       throw Error("the network is empty: parse a model into it first (octet.OnnxParser)");
     BuilderConfig c = config.config;
     c.fp32_layers = network.fp32_layers;
+    c.int8_layers = network.int8_layers;
     c.log = [logger = logger_](const std::string& message) { logger->log(Logger::Severity::INFO, message); };
     auto* calibrator = dynamic_cast<BuildAwareCalibrator*>(c.calibrator);
     if (calibrator) calibrator->begin_build(network.graph.inputs);
@@ -192,7 +220,12 @@ PYBIND11_MODULE(_octet, m) {
   py::enum_<DataType>(m, "DataType").value("FLOAT", DataType::FLOAT).value("INT8", DataType::INT8);
   m.attr("float32") = DataType::FLOAT;
   m.attr("int8") = DataType::INT8;
-  py::enum_<BuilderFlag>(m, "BuilderFlag").value("INT8", BuilderFlag::INT8);
+  py::enum_<BuilderFlag>(m, "BuilderFlag")
+      .value("INT8", BuilderFlag::INT8)
+      .value("BF16", BuilderFlag::BF16)
+      .value("FP16", BuilderFlag::FP16)
+      .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::PREFER_PRECISION_CONSTRAINTS)
+      .value("OBEY_PRECISION_CONSTRAINTS", BuilderFlag::OBEY_PRECISION_CONSTRAINTS);
   py::enum_<TensorIOMode>(m, "TensorIOMode").value("INPUT", TensorIOMode::INPUT).value("OUTPUT", TensorIOMode::OUTPUT);
   py::enum_<CalibrationAlgoType>(m, "CalibrationAlgoType")
       .value("LEGACY_CALIBRATION", CalibrationAlgoType::kLEGACY_CALIBRATION)
@@ -212,22 +245,31 @@ PYBIND11_MODULE(_octet, m) {
                std::string(py::str(t.dtype)) + ">";
       });
 
-  py::class_<Layer>(m, "ILayer", "A layer (ONNX node) of a network; `precision = octet.float32` keeps it in FP32.")
+  py::class_<Layer>(m, "ILayer",
+                    "A layer (ONNX node) of a network; `precision = octet.float32` keeps it in FP32, `octet.int8` asks "
+                    "for INT8 (BuilderFlag.OBEY_PRECISION_CONSTRAINTS makes that binding).")
       .def_property_readonly("name", [](const Layer& l) { return l.node().name; })
       .def_property_readonly("type", [](const Layer& l) { return l.node().op_type; })
       .def_property(
           "precision",
           [](const Layer& l) -> py::object {
-            return l.network->fp32_layers.count(l.node().name) ? py::cast(DataType::FLOAT) : py::none();
+            if (l.network->fp32_layers.count(l.node().name)) return py::cast(DataType::FLOAT);
+            if (l.network->int8_layers.count(l.node().name)) return py::cast(DataType::INT8);
+            return py::none();
           },
           [](const Layer& l, DataType precision) {
-            if (precision != DataType::FLOAT)
-              throw Error("layer '" + l.node().name + "': a precision constraint can only keep a layer in FP32 "
-                          "(octet.float32); INT8 is chosen by the builder");
-            l.network->fp32_layers.insert(l.node().name);
+            l.network->fp32_layers.erase(l.node().name);
+            l.network->int8_layers.erase(l.node().name);
+            (precision == DataType::FLOAT ? l.network->fp32_layers : l.network->int8_layers).insert(l.node().name);
           })
-      .def_property_readonly("precision_is_set", [](const Layer& l) { return l.network->fp32_layers.count(l.node().name) > 0; })
-      .def("reset_precision", [](const Layer& l) { l.network->fp32_layers.erase(l.node().name); });
+      .def_property_readonly("precision_is_set",
+                             [](const Layer& l) {
+                               return l.network->fp32_layers.count(l.node().name) + l.network->int8_layers.count(l.node().name) > 0;
+                             })
+      .def("reset_precision", [](const Layer& l) {
+        l.network->fp32_layers.erase(l.node().name);
+        l.network->int8_layers.erase(l.node().name);
+      });
 
   py::class_<Network, std::shared_ptr<Network>>(m, "INetworkDefinition", "The network a parser fills.")
       .def_property_readonly("name", [](const Network& n) { return n.graph.name; })
@@ -353,9 +395,9 @@ PYBIND11_MODULE(_octet, m) {
             c.config.profile = p;
             return 0;  // its index, as TensorRT returns (octet engines have one profile)
           }, py::arg("profile"))
-      .def("set_flag", [](Config& c, BuilderFlag) { c.config.int8 = true; }, py::arg("flag"))
-      .def("clear_flag", [](Config& c, BuilderFlag) { c.config.int8 = false; }, py::arg("flag"))
-      .def("get_flag", [](const Config& c, BuilderFlag) { return c.config.int8; }, py::arg("flag"))
+      .def("set_flag", [](Config& c, BuilderFlag flag) { set_builder_flag(c.config, flag, true); }, py::arg("flag"))
+      .def("clear_flag", [](Config& c, BuilderFlag flag) { set_builder_flag(c.config, flag, false); }, py::arg("flag"))
+      .def("get_flag", [](const Config& c, BuilderFlag flag) { return builder_flag(c.config, flag); }, py::arg("flag"))
       .def_property(
           "int8_calibrator", [](const Config& c) { return c.calibrator; },
           [](Config& c, py::object calibrator) {

@@ -132,6 +132,9 @@ int64_t choose_kernels(Graph& graph, const BuilderConfig& config) {
   TacticOptions options;
   options.batch = config.kernel_timing_batch;
   options.shapes = config.profile.opt;
+  options.allow_bf16 = config.bf16;
+  if (config.precision_constraints != PrecisionConstraints::kNone) options.full_precision_layers = config.fp32_layers;
+  if (config.fp16) config.log("FP16: octet has no FP16 kernels for CPUs, so no layer runs FP16");
   const size_t known = cache.size();
   if (config.select_kernels) select_tactics(graph, cache, options, config.log);
   const int64_t sub_batch =
@@ -154,11 +157,27 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
   info.network_fingerprint = imported.fingerprint();
   check_profile(imported, config.profile);
   info.profile = config.profile;
-  for (const auto& layer : config.fp32_layers) {
-    bool found = false;
-    for (const auto& n : imported.nodes) found |= n.name == layer;
-    if (!found) throw Error("layer precision constraint names '" + layer + "', which is not a layer of this network");
-  }
+  for (const auto* layers : {&config.fp32_layers, &config.int8_layers})
+    for (const auto& layer : *layers) {
+      bool found = false;
+      for (const auto& n : imported.nodes) found |= n.name == layer;
+      if (!found) throw Error("layer precision constraint names '" + layer + "', which is not a layer of this network");
+      if (config.fp32_layers.count(layer) && config.int8_layers.count(layer))
+        throw Error("layer precision constraints ask for both fp32 and int8 for '" + layer + "'");
+    }
+  const bool constrained = config.precision_constraints != PrecisionConstraints::kNone;
+  if (!constrained && !(config.fp32_layers.empty() && config.int8_layers.empty()))
+    config.log("precision constraints: none, so the layer precisions given are ignored");
+  const std::set<std::string> fp32_layers = constrained ? config.fp32_layers : std::set<std::string>{};
+  // An INT8 constraint that cannot be met: kObey fails, kPrefer builds the layer in FP32.
+  auto unmet = [&](const std::string& layer, const std::string& why) {
+    const std::string message = "layer '" + layer + "' cannot run INT8: " + why;
+    if (config.precision_constraints == PrecisionConstraints::kObey)
+      throw Error(message + " (precision constraints: obey)");
+    config.log(message + "; it runs FP32 (precision constraints: prefer)");
+  };
+  if (constrained && !config.int8)
+    for (const auto& layer : config.int8_layers) unmet(layer, "the build is FP32 (add INT8, --int8)");
   // Calibration and the engine see the optimised graph. INT8 builds keep Conv and
   // its activation apart: the quantizer fuses them into its INT8 layers itself.
   Graph network = imported;
@@ -171,6 +190,8 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
   if (has_explicit_quantization(network)) {
     config.log("network carries its own QuantizeLinear/DequantizeLinear scales: explicit quantization, no calibration");
     info.calibration = "explicit (Q/DQ)";
+    if (constrained && !(fp32_layers.empty() && config.int8_layers.empty()))
+      config.log("precision constraints: ignored, the network's Q/DQ nodes give every layer's precision");
     return Engine(network, {}, info);
   }
   if (!config.calibrator) throw Error("an INT8 build needs calibration data (a calibrator) or a Q/DQ model");
@@ -188,7 +209,14 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
     scales = calibrate_scales(network, *config.calibrator, config.log);
     write_cache(*scales, network, fingerprint, config, algo);
   }
-  QuantizedNetwork q = quantize_network(network, *scales, config.fp32_layers);
+  QuantizedNetwork q = quantize_network(network, *scales, fp32_layers);
+  for (const auto& layer : constrained ? config.int8_layers : std::set<std::string>{}) {
+    if (q.int8_layers.count(layer)) continue;
+    auto it = std::find_if(network.nodes.begin(), network.nodes.end(), [&](const Node& n) { return n.name == layer; });
+    unmet(layer, it == network.nodes.end() ? "graph optimisation folded it into another layer"
+                 : std::string("octet has no INT8 form of this ") + it->op_type +
+                       " here (its tensors need calibration scales, its weights must be constants)");
+  }
   return Engine(std::move(q.graph), std::move(q.scales), info);
 }
 

@@ -46,6 +46,8 @@ class Quantizer {
     out_.graph.opsets = in_.opsets;
     out_.graph.opsets["octet"] = 1;
     out_.graph.value_info = in_.value_info;
+    for (size_t i = 0; i < in_.nodes.size(); ++i)
+      if (mode_[i] != Mode::kFp32 || absorbed_.count(i)) out_.int8_layers.insert(in_.nodes[i].name);
     for (size_t i = 0; i < in_.nodes.size(); ++i) {
       if (absorbed_.count(i)) continue;
       if (mode_[i] == Mode::kCompute) emit_compute(i);

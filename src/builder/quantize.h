@@ -16,6 +16,7 @@ namespace octet {
 struct QuantizedNetwork {
   Graph graph;
   std::map<std::string, float> scales;  // every INT8 tensor of `graph`
+  std::set<std::string> int8_layers;    // the input network's layers (node names) that run INT8
 };
 
 // Layers named in fp32_layers, and layers whose tensors have no scale, stay FP32.

@@ -1,5 +1,6 @@
 #include "builder/tactics.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -115,6 +116,15 @@ double time_layer(const Node& node, const std::string& backend, const Graph& gra
   return best;
 }
 
+// Whether `node` is, or was fused from, one of `layers` (fused names join theirs with " + ").
+bool made_of_any(const Node& node, const std::set<std::string>& layers) {
+  for (size_t begin = 0, end; begin <= node.name.size(); begin = end + 3) {
+    end = std::min(node.name.find(" + ", begin), node.name.size());
+    if (layers.count(node.name.substr(begin, end - begin))) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TensorMap timing_inputs(const Graph& graph, const TacticOptions& options) {
@@ -140,9 +150,15 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
   Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t.clone(); });
 
-  int decided = 0, cached = 0;
+  int decided = 0, cached = 0, reduced = 0;
   for (auto& node : graph.nodes) {
-    const auto candidates = registry.candidates(node.domain, node.op_type, graph.opset(node.domain));
+    std::vector<const KernelDef*> candidates = registry.candidates(node.domain, node.op_type, graph.opset(node.domain));
+    const bool full_precision = !options.allow_bf16 || made_of_any(node, options.full_precision_layers);
+    candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                    [&](const KernelDef* def) {
+                                      return full_precision && def->reduced_precision != DType::kUndefined;
+                                    }),
+                     candidates.end());
     if (candidates.size() < 2) continue;
     std::vector<const Tensor*> node_inputs;
     for (const auto& in : node.inputs) {
@@ -166,6 +182,7 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
     }
     node.backend = best_backend;
     ++decided;
+    for (const KernelDef* def : candidates) reduced += def->backend == best_backend && def->reduced_precision != DType::kUndefined;
   }
   std::string at = "batch " + std::to_string(options.batch);
   if (!options.shapes.empty()) {
@@ -173,7 +190,8 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
     for (const auto& [name, shape] : options.shapes) at += " " + name + shape_str(shape);
   }
   log("kernel selection: " + std::to_string(decided) + " layers timed at " + at +
-      (cached ? " (" + std::to_string(cached) + " timings from the timing cache)" : ""));
+      (cached ? " (" + std::to_string(cached) + " timings from the timing cache)" : "") +
+      (options.allow_bf16 ? "; " + std::to_string(reduced) + " run in BF16" : ""));
   return decided;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "octet/executor.h"
@@ -30,6 +31,10 @@ struct TacticOptions {
   int64_t batch = 1;  // batch size of the sample inputs the layers are timed on
   std::map<std::string, Shape> shapes;  // or these input shapes (an optimisation profile's opt)
   double min_time_ms = 20;  // each candidate runs at least this long (and at least 3 times)
+  // Reduced-precision kernels (KernelDef::reduced_precision) are candidates only when
+  // allowed, and never for a layer made of one of full_precision_layers.
+  bool allow_bf16 = false;
+  std::set<std::string> full_precision_layers;  // node names before fusion ("A + B" is made of A and B)
 };
 
 // Seeded random inputs at the options' shapes (or batch), as the layers are timed on.

@@ -45,11 +45,12 @@ std::pair<Node, Node> split_fused_max_pool(const Node& node) {
 }
 
 std::unique_ptr<PreparedKernel> prepare_conv_then_pool(const Node& node, const Graph& graph,
-                                                       const std::string& backend) {
+                                                       const std::string& conv_backend,
+                                                       const std::string& pool_backend) {
   std::pair<Node, Node> halves = split_fused_max_pool(node);
   const auto& registry = KernelRegistry::global();
-  const KernelDef* conv_def = registry.find(node.domain, node.op_type, 1, backend);  // octet.FusedConv has opset 1 only
-  const KernelDef* pool_def = registry.find("", "MaxPool", kPooledConvMaxPoolOpset, backend);
+  const KernelDef* conv_def = registry.find(node.domain, node.op_type, 1, conv_backend);  // octet.FusedConv has opset 1 only
+  const KernelDef* pool_def = registry.find("", "MaxPool", kPooledConvMaxPoolOpset, pool_backend);
   if (!conv_def || !pool_def) return nullptr;
   auto conv = conv_def->bind(halves.first, graph);
   auto pool = pool_def->bind(halves.second, graph);

@@ -21,7 +21,8 @@ inline constexpr int64_t kPooledConvMaxPoolOpset = 12;
 bool has_fused_max_pool(const Node& node);
 // Its halves: the FusedConv without pooling, writing `<Y>/unpooled`, and the MaxPool reading it.
 std::pair<Node, Node> split_fused_max_pool(const Node& node);
-// The two halves on `backend`'s kernels, or nullptr where that backend declines either.
-std::unique_ptr<PreparedKernel> prepare_conv_then_pool(const Node& node, const Graph& graph, const std::string& backend);
+// The two halves on those backends' kernels, or nullptr where either declines its half.
+std::unique_ptr<PreparedKernel> prepare_conv_then_pool(const Node& node, const Graph& graph,
+                                                       const std::string& conv_backend, const std::string& pool_backend);
 
 }  // namespace octet

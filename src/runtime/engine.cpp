@@ -49,6 +49,7 @@ std::vector<std::string> cpu_features() {
   if (__builtin_cpu_supports("avx512bw")) features.push_back("avx512bw");
   if (__builtin_cpu_supports("avx512vl")) features.push_back("avx512vl");
   if (__builtin_cpu_supports("avx512vnni")) features.push_back("avx512vnni");
+  if (__builtin_cpu_supports("avx512bf16")) features.push_back("avx512bf16");
   unsigned eax, ebx, ecx, edx;
   const bool amx_int8 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx >> 24 & 1) && (edx >> 25 & 1);
   const bool os_saves_xstate = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx >> 27 & 1);  // OSXSAVE
@@ -266,6 +267,10 @@ Engine::Engine(Graph graph, std::map<std::string, float> scales, EngineInfo info
 
 std::string Engine::layer_precision(const Node& node) const {
   if (node.domain == "octet" && node.op_type.rfind("Int8", 0) == 0) return "int8";
+  if (!node.backend.empty())
+    if (const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, graph_.opset(node.domain), node.backend);
+        def && def->reduced_precision == DType::kBFloat16)
+      return "bf16";
   // Layers INT8 flows through (MaxPool, Flatten, ...) produce INT8 tensors.
   bool int8_outputs = !node.outputs.empty() && node.op_type != "QuantizeLinear";
   for (const auto& out : node.outputs) int8_outputs &= scales_.count(out) != 0;

@@ -144,6 +144,10 @@ def test_builder_flags(builder):
     assert config.get_flag(octet.BuilderFlag.INT8)
     config.clear_flag(octet.BuilderFlag.INT8)
     assert not config.get_flag(octet.BuilderFlag.INT8)
+    for flag in octet.BuilderFlag.BF16, octet.BuilderFlag.FP16:
+        assert not config.get_flag(flag)
+        config.set_flag(flag)
+        assert config.get_flag(flag) and not config.get_flag(octet.BuilderFlag.INT8)
 
 
 def test_layer_precision_constraint_keeps_a_layer_in_fp32(builder, lenet, calib_data):
@@ -162,8 +166,22 @@ def test_layer_precision_constraint_keeps_a_layer_in_fp32(builder, lenet, calib_
     assert precision_of(pinned, conv.name) == "fp32"
     conv.reset_precision()
     assert not conv.precision_is_set
-    with pytest.raises(octet.OctetError, match="can only keep a layer in FP32"):
-        conv.precision = octet.int8
+
+
+def test_int8_precision_constraint_prefer_and_obey(builder, lenet, calib_data):
+    _, data = calib_data
+    layers = {lenet.get_layer(i).name: lenet.get_layer(i) for i in range(lenet.num_layers)}
+    layers["/conv1/Conv"].precision = octet.float32
+    layers["/Relu"].precision = octet.int8  # its input comes from an FP32 layer: it cannot run INT8
+    assert layers["/Relu"].precision == octet.DataType.INT8
+    config = int8_config(builder, array_calibrator(octet.IInt8MinMaxCalibrator, data))
+    assert config.get_flag(octet.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+    assert builder.build_engine(lenet, config).precision == "int8"  # prefer: built, /Relu in FP32
+    config = int8_config(builder, array_calibrator(octet.IInt8MinMaxCalibrator, data))  # a calibrator serves one build
+    config.set_flag(octet.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    assert not config.get_flag(octet.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+    with pytest.raises(octet.OctetError, match="layer '/Relu' cannot run INT8"):
+        builder.build_engine(lenet, config)
 
 
 def test_logger_severity(builder, lenet, calib_data, capfd):

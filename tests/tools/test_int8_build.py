@@ -289,6 +289,21 @@ def test_layer_precision_keeps_layer_fp32(run_octet, calib_npy, tmp_path):
     assert any(prec == "int8" and "/fc1/Gemm" in name for name, prec in precision.items()), layers
 
 
+def test_int8_layer_precision_prefer_and_obey(run_octet, calib_npy, tmp_path):
+    plan = tmp_path / "constrained.plan"
+    # /Relu reads /conv1/Conv, kept in FP32: it cannot run INT8.
+    asks = ["--layerPrecisions", "/conv1/Conv:fp32,/Relu:int8", "--calib-data", calib_npy]
+    built = build_int8(run_octet, plan, *asks)
+    assert "layer '/Relu' cannot run INT8" in built.stderr and "prefer" in built.stderr
+    refused = run_octet("build", LENET, "-o", tmp_path / "obeyed.plan", "--int8", *asks,
+                        "--precision-constraints", "obey", check=False)
+    assert refused.returncode != 0 and "layer '/Relu' cannot run INT8" in refused.stderr, refused.stderr
+    assert not (tmp_path / "obeyed.plan").exists()
+    bad = run_octet("build", LENET, "-o", plan, "--int8", "--calib-data", calib_npy, "--layer-precision", "/Relu:fp16",
+                    check=False)
+    assert bad.returncode != 0 and "expected NAME:fp32 or NAME:int8" in bad.stderr, bad.stderr
+
+
 def test_inspect_int8_plan_shows_scales_and_precisions(run_octet, calib_npy, tmp_path):
     plan, cache = tmp_path / "e.plan", tmp_path / "e.cache"
     build_int8(run_octet, plan, "--calib-data", calib_npy, "--calib-cache", cache, "--quiet")

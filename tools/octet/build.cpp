@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -58,6 +59,14 @@ std::string describe_data(const std::string& path) {
   return d;
 }
 
+// "--precision-constraints prefer|obey|none" (trtexec's --precisionConstraints).
+PrecisionConstraints parse_precision_constraints(const std::string& spec) {
+  if (spec == "prefer") return PrecisionConstraints::kPrefer;
+  if (spec == "obey") return PrecisionConstraints::kObey;
+  if (spec == "none") return PrecisionConstraints::kNone;
+  throw Error("--precision-constraints " + spec + ": expected prefer, obey or none");
+}
+
 // "--sub-batch auto|N" -> BuilderConfig::sub_batch (-1 for auto).
 int64_t parse_sub_batch(const std::string& spec) {
   if (spec == "auto") return -1;
@@ -77,11 +86,12 @@ Runner add_build(CLI::App& app) {
   auto* cmd = app.add_subcommand("build", "build an engine (FP32, or INT8 with calibration) and save it as a plan");
   struct Args {
     std::string model, output, calibrator = "mse", calib_data, calib_preprocess, calib_cache, export_qdq;
-    bool int8 = false, shuffle = false, force_cache = false, quiet = false;
+    bool int8 = false, bf16 = false, fp16 = false, shuffle = false, force_cache = false, quiet = false;
     int calib_batch = 32;
     int64_t calib_batches = -1;
     uint64_t seed = 0;
-    std::vector<std::string> layer_precisions;
+    std::vector<std::string> layer_precisions, layer_precision_lists;
+    std::string precision_constraints = "prefer";
     std::string timing_cache;
     int64_t timing_batch = 1;
     int threads = 1;
@@ -93,6 +103,8 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("model", a->model, "model.onnx")->required();
   cmd->add_option("-o,--output", a->output, "engine.plan to write")->required();
   cmd->add_flag("--int8", a->int8, "quantize to INT8 (calibrated, or with the model's own Q/DQ scales)");
+  cmd->add_flag("--bf16", a->bf16, "allow BF16 kernels where they are faster (CPUs with avx512_bf16 or AMX)");
+  cmd->add_flag("--fp16", a->fp16, "allow FP16 kernels (trtexec's flag; CPUs have none, so layers stay FP32)");
   cmd->add_option("--calibrator", a->calibrator,
                   "entropy2 | entropy | minmax | percentile[=99.99] | mse (octet's default)")->capture_default_str();
   cmd->add_option("--calib-data", a->calib_data, "FILE.npy (N x C x H x W, preprocessed), LIST.txt of images, or DIR");
@@ -104,7 +116,14 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("--calib-seed", a->seed, "seed for --calib-shuffle");
   cmd->add_option("--calib-cache", a->calib_cache, "calibration cache (TensorRT format): read if valid, else written");
   cmd->add_flag("--force-calib-cache", a->force_cache, "use the cache even if made for another network or settings");
-  cmd->add_option("--layer-precision", a->layer_precisions, "NAME:fp32 keeps that layer in FP32 (repeatable)");
+  cmd->add_option("--layer-precision", a->layer_precisions,
+                  "NAME:fp32 keeps that layer in FP32, NAME:int8 asks for INT8 (repeatable; also trtexec's "
+                  "--layerPrecisions NAME:fp32,NAME2:int8)");
+  cmd->add_option("--layerPrecisions", a->layer_precision_lists, "trtexec's spelling: NAME:PRECISION[,NAME2:PRECISION]");
+  cmd->add_option("--precision-constraints,--precisionConstraints", a->precision_constraints,
+                  "prefer (a layer that cannot run as asked runs FP32, logged), obey (the build fails) or none "
+                  "(layer precisions ignored)")
+      ->capture_default_str();
   cmd->add_option("--export-qdq", a->export_qdq, "also write the INT8 network as a QDQ ONNX model (FILE.onnx)");
   cmd->add_option("--timing-cache", a->timing_cache, "kernel timing cache: read if present, written after the build");
   cmd->add_option("--kernel-timing-batch", a->timing_batch, "batch size at which kernels are timed")
@@ -127,6 +146,8 @@ Runner add_build(CLI::App& app) {
     Graph network = import_onnx_file(a->model);
     BuilderConfig config;
     config.int8 = a->int8;
+    config.bf16 = a->bf16;
+    config.fp16 = a->fp16;
     config.select_kernels = !a->reference_kernels;
     config.kernel_timing_batch = a->timing_batch;
     config.timing_cache_path = a->timing_cache;
@@ -137,11 +158,19 @@ Runner add_build(CLI::App& app) {
     config.log = [a](const std::string& msg) {
       if (!a->quiet) std::cerr << "octet: " << msg << "\n";
     };
-    for (const auto& spec : a->layer_precisions) {
+    config.precision_constraints = parse_precision_constraints(a->precision_constraints);
+    std::vector<std::string> specs = a->layer_precisions;
+    for (const auto& list : a->layer_precision_lists)
+      for (size_t begin = 0, end; begin <= list.size(); begin = end + 1) {
+        end = std::min(list.find(',', begin), list.size());
+        specs.push_back(list.substr(begin, end - begin));
+      }
+    for (const auto& spec : specs) {
       auto colon = spec.rfind(':');
-      if (colon == std::string::npos || spec.substr(colon + 1) != "fp32")
-        throw Error("--layer-precision " + spec + ": expected NAME:fp32");
-      config.fp32_layers.insert(spec.substr(0, colon));
+      const std::string precision = colon == std::string::npos ? "" : spec.substr(colon + 1);
+      if (precision == "fp32") config.fp32_layers.insert(spec.substr(0, colon));
+      else if (precision == "int8") config.int8_layers.insert(spec.substr(0, colon));
+      else throw Error("--layer-precision " + spec + ": expected NAME:fp32 or NAME:int8");
     }
     std::unique_ptr<IInt8Calibrator> calibrator;
     // A Q/DQ model needs no calibrator; otherwise one serves the data and/or the cache.
@@ -166,10 +195,14 @@ Runner add_build(CLI::App& app) {
     }
     Engine engine = build_engine(network, config);
     engine.save(a->output);
-    int int8_layers = 0;
-    for (const auto& n : engine.graph().nodes) int8_layers += engine.layer_precision(n) == "int8";
+    int int8_layers = 0, bf16_layers = 0;
+    for (const auto& n : engine.graph().nodes) {
+      int8_layers += engine.layer_precision(n) == "int8";
+      bf16_layers += engine.layer_precision(n) == "bf16";
+    }
     std::cerr << "octet: wrote " << a->output << " (" << engine.info().precision << ", " << int8_layers << " of "
-              << engine.graph().nodes.size() << " layers in INT8)\n";
+              << engine.graph().nodes.size() << " layers in INT8"
+              << (bf16_layers ? ", " + std::to_string(bf16_layers) + " in BF16" : std::string()) << ")\n";
     if (!a->export_qdq.empty()) {
       export_qdq_onnx(engine, a->export_qdq);
       std::cerr << "octet: wrote " << a->export_qdq << " (QDQ ONNX)\n";

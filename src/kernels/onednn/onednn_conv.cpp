@@ -23,6 +23,9 @@ using dnnl::memory;
 // What a Conv or Int8Conv node fixes, read once when the kernel is prepared.
 struct ConvConfig {
   DType src_dtype = DType::kFloat32, dst_dtype = DType::kFloat32;
+  // What the primitive multiplies: src_dtype, or bf16 for an FP32 conv computed in
+  // BF16 (X converted on the way in, the weights once; FP32 accumulation and Y).
+  DType compute_dtype = DType::kFloat32;
   Shape weight_shape;  // [M, C/group, kh, kw]
   int64_t group = 1;
   spatial::Window window;
@@ -111,7 +114,7 @@ class ConvKernel : public PreparedKernel {
 
   static memory::desc weights_desc(const ConvConfig& c) {
     const Shape& w = c.weight_shape;
-    const memory::data_type type = onednn::data_type(c.src_dtype);
+    const memory::data_type type = onednn::data_type(c.src_dtype);  // as stored: the conversion is a reorder
     if (c.group == 1) return memory::desc({w[0], w[1], w[2], w[3]}, type, memory::format_tag::oihw);
     return memory::desc({c.group, w[0] / c.group, w[1], w[2], w[3]}, type, memory::format_tag::goihw);
   }
@@ -125,14 +128,15 @@ class ConvKernel : public PreparedKernel {
     plan.output_shape = config_.layout.shape_of(dst_dims);
     const memory::data_type src_type = onednn::data_type(config_.src_dtype);
     const memory::data_type dst_type = onednn::data_type(config_.dst_dtype);
+    const memory::data_type compute_type = onednn::data_type(config_.compute_dtype);
     plan.src_plain = memory::desc(src_dims, src_type, config_.layout.tag());
     plan.dst_plain = memory::desc(dst_dims, dst_type, config_.layout.tag());
-    const memory::desc weights_any(weights_desc(config_).dims(), src_type, memory::format_tag::any);
+    const memory::desc weights_any(weights_desc(config_).dims(), compute_type, memory::format_tag::any);
     memory::dims dilations;  // oneDNN counts the gaps: ONNX's dilation - 1
     for (int64_t d : window.dilations) dilations.push_back(d - 1);
     const dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc(src_dims, src_type, config_.primitive_layout), weights_any, bias_desc_,
+        memory::desc(src_dims, compute_type, config_.primitive_layout), weights_any, bias_desc_,
         memory::desc(dst_dims, dst_type, config_.primitive_layout), window.strides, dilations, window.pads_begin,
         window.pads_end);
     const dnnl::convolution_forward::primitive_desc pd(desc, config_.attr, onednn::engine());
@@ -180,7 +184,7 @@ std::optional<ConvConfig> read_conv_config(const Node& node, const Graph& graph,
              shape_str(c.weight_shape));
   c.window = spatial::read_window(ctx, kernel);
   c.auto_pad = spatial::read_auto_pad(ctx);
-  c.src_dtype = weight_dtype;
+  c.src_dtype = c.compute_dtype = weight_dtype;
   c.attr = onednn::base_attr();
   c.layout = onednn::ActivationLayout(node.channels_last());
   // oneDNN's convolutions run on NHWC directly (brgconv, jit), so a channels-last
@@ -215,11 +219,9 @@ std::unique_ptr<PreparedKernel> prepare_conv(const Node& node, const Graph& grap
 
 // octet.FusedConv: activation(Conv(X, W, B) + Z) as the FP32 Conv with post-ops,
 // sum (when Z is given) before eltwise, so the activation applies to the sum.
-std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph& graph) {
-  // oneDNN has no pooling post-op: a pooled FusedConv runs as the conv, then oneDNN's MaxPool.
-  if (has_fused_max_pool(node)) return prepare_conv_then_pool(node, graph, "onednn");
+std::optional<ConvConfig> read_fused_conv_config(const Node& node, const Graph& graph) {
   std::optional<ConvConfig> config = read_fp32_conv_config(node, graph);
-  if (!config) return nullptr;
+  if (!config) return std::nullopt;
   const KernelContext ctx{node, graph.opset(node.domain), {}, {}};
   dnnl::post_ops ops;
   if (config->residual) ops.append_sum(1.0f);
@@ -242,6 +244,30 @@ std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph
     ctx.fail("unknown activation '" + activation + "'");
   }
   config->attr.set_post_ops(ops);
+  return config;
+}
+
+std::unique_ptr<PreparedKernel> prepare_fused_conv(const Node& node, const Graph& graph) {
+  // oneDNN has no pooling post-op: a pooled FusedConv runs as the conv, then oneDNN's MaxPool.
+  if (has_fused_max_pool(node)) return prepare_conv_then_pool(node, graph, "onednn", "onednn");
+  std::optional<ConvConfig> config = read_fused_conv_config(node, graph);
+  if (!config) return nullptr;
+  return std::make_unique<ConvKernel>(std::move(*config), *constant_input(node, graph, 1),
+                                      constant_input(node, graph, 2));
+}
+
+// Conv and FusedConv computed in BF16, where the CPU multiplies BF16 natively
+// (avx512_bf16, AMX): half the FP32 FMA work per multiply-add, results within
+// BF16's 8-bit mantissa of the FP32 kernels'.
+std::unique_ptr<PreparedKernel> prepare_bf16_conv(const Node& node, const Graph& graph) {
+  if (!onednn::native_bf16()) return nullptr;
+  if (has_fused_max_pool(node)) return prepare_conv_then_pool(node, graph, "onednn-bf16", "onednn");
+  std::optional<ConvConfig> config =
+      node.op_type == "FusedConv" ? read_fused_conv_config(node, graph) : read_fp32_conv_config(node, graph);
+  if (!config) return nullptr;
+  config->compute_dtype = DType::kBFloat16;
+  // oneDNN's BF16 convolutions are blocked or NHWC, not the plain NCHW gemm path.
+  if (config->primitive_layout == memory::format_tag::nchw) config->primitive_layout = memory::format_tag::any;
   return std::make_unique<ConvKernel>(std::move(*config), *constant_input(node, graph, 1),
                                       constant_input(node, graph, 2));
 }
@@ -267,6 +293,8 @@ void register_onednn_conv_kernels(KernelRegistry& r) {
   r.add(KernelDef{"Conv", "", 1, 17, "onednn", {}, prepare_conv});
   r.add(KernelDef{"FusedConv", "octet", 1, 1, "onednn", {}, prepare_fused_conv});
   r.add(KernelDef{"Int8Conv", int8::kDomain, 1, INT64_MAX, "onednn", {}, prepare_int8_conv});
+  r.add(KernelDef{"Conv", "", 1, 17, "onednn-bf16", {}, prepare_bf16_conv, DType::kBFloat16});
+  r.add(KernelDef{"FusedConv", "octet", 1, 1, "onednn-bf16", {}, prepare_bf16_conv, DType::kBFloat16});
 }
 
 }  // namespace octet

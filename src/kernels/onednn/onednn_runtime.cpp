@@ -33,6 +33,12 @@ bool exact_int8_products() {
          isa == cpu_isa::avx512_core_amx || isa == cpu_isa::avx2_vnni;
 }
 
+bool native_bf16() {
+  using dnnl::cpu_isa;
+  const cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == cpu_isa::avx512_core_bf16 || isa == cpu_isa::avx512_core_amx;
+}
+
 dnnl::primitive_attr base_attr() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -63,6 +69,7 @@ dnnl::memory::data_type data_type(DType dtype) {
     case DType::kInt8: return dnnl::memory::data_type::s8;
     case DType::kUInt8: return dnnl::memory::data_type::u8;
     case DType::kInt32: return dnnl::memory::data_type::s32;
+    case DType::kBFloat16: return dnnl::memory::data_type::bf16;
     default: throw Error("onednn: no oneDNN data type for " + std::string(dtype_name(dtype)));
   }
 }

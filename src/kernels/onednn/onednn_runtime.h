@@ -44,6 +44,9 @@ inline constexpr int64_t kSerialElements = int64_t{1} << 16;
 // VNNI (or AMX) they halve the weights to dodge vpmaddubsw's int16 saturation,
 // which breaks the bit-exact INT8 contract, so the INT8 kernels decline.
 bool exact_int8_products();
+// True when this CPU multiplies BF16 in hardware (avx512_bf16 or AMX); oneDNN
+// emulates BF16 elsewhere, slower than FP32, so the BF16 kernels decline there.
+bool native_bf16();
 
 // Attributes of every primitive: the caller provides the scratchpad, so one
 // primitive may run on several threads at once.

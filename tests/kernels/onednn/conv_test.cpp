@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/onednn/onednn_runtime.h"
 #include "kernels/onednn/onednn_test_support.h"
 #include "octet/parallel.h"
 
@@ -106,6 +107,28 @@ void expect_fp32_conv_matches(const ConvCase& c, std::mt19937& rng, Layout layou
                     c.str() + (layout == Layout::kChannelsLast ? " NHWC" : ""));
 }
 
+// BF16 (backend onednn-bf16): X and W rounded to BF16's 8-bit mantissa, FP32 sums.
+// Within 2% of the output's magnitude of the reference, and not the FP32 result
+// (the rounding shows, so the kernel really multiplies BF16).
+void expect_bf16_conv_close(const ConvCase& c, std::mt19937& rng, Layout layout) {
+  const Node node = conv_node(c, "Conv");
+  const Tensor x = random_floats({c.batch, c.in_channels, c.size, c.size}, rng);
+  const Tensor w = random_floats(weight_shape(c), rng);
+  const Tensor b = random_floats({c.out_channels}, rng);
+  std::vector<const Tensor*> inputs{&x, &w};
+  if (c.bias) inputs.push_back(&b);
+  const std::string what = c.str() + (layout == Layout::kChannelsLast ? " NHWC" : "") + " BF16";
+  const Tensor got = layout == Layout::kNchw
+                         ? run_with_constants("onednn-bf16", node, inputs, 17)
+                         : run_channels_last(node, inputs, {0}, 17, "onednn-bf16", graph_with_constants(node, inputs));
+  const Tensor want = run_node(node, inputs, 17)[0];
+  expect_close_fp32(got, want, what, 2e-2);
+  double largest_difference = 0;
+  for (int64_t i = 0; i < want.numel(); ++i)
+    largest_difference = std::max(largest_difference, std::abs(got.get_as_double(i) - want.get_as_double(i)));
+  EXPECT_GT(largest_difference, 1e-5) << what << ": identical to FP32";
+}
+
 // Int8Conv attributes with scales that spread the outputs over the int8 range.
 void set_int8_attributes(Node& node, int64_t out_channels, int64_t depth, const std::string& output_dtype,
                          const std::string& activation, std::mt19937& rng) {
@@ -178,6 +201,13 @@ TEST_F(OnednnConvTest, Int8MatchesReferenceOnRandomConfigurations) {
     expect_int8_conv_matches(c, output_dtype, activation, rng, tally);
   }
   report_int8_mismatches(tally);
+}
+
+TEST_F(OnednnConvTest, Bf16IsWithinBf16RoundingOfTheReference) {
+  if (!onednn::native_bf16()) GTEST_SKIP() << "this CPU has no native BF16 (avx512_bf16 or AMX): the BF16 kernels decline";
+  std::mt19937 rng(21);
+  for (const ConvCase& c : resnet_like_cases())
+    for (Layout layout : {Layout::kNchw, Layout::kChannelsLast}) expect_bf16_conv_close(c, rng, layout);
 }
 
 // Channels-last: X and Y NHWC, the primitive made for them (no reorders).
