@@ -5,6 +5,8 @@ For every model and batch size, with the same thread count and measuring rules:
   octet FP32      `octet build --kernel-timing-batch B` FP32 plan, then `octet bench`
   octet INT8      `octet build --int8 --calib-data <npy> --kernel-timing-batch B` (octet's default
                   calibrator), then `octet bench`
+  octet BF16      `octet build --bf16` (BF16 kernels where kernel selection finds them faster), when the
+                  CPU multiplies BF16 natively (--bf16 auto|on|off)
 An engine is built per batch size B, its kernels chosen at B (as a TensorRT engine is built
 for its optimisation profile); the INT8 builds of one model share one calibration (cache).
   onnxruntime FP32  the ONNX model, intra-op threads = --threads, inter-op 1, ORT_ENABLE_ALL
@@ -59,12 +61,12 @@ ACCEPTANCE_BATCH = 64
 
 # ---------------------------------------------------------------- octet
 
-def build_plan(octet, model, plan, batch, threads, calib_data=None, calib_cache=None):
+def build_plan(octet, model, plan, batch, threads, calib_data=None, calib_cache=None, flags=()):
     """`octet build` an FP32 plan with kernels chosen at `batch` on `threads` threads, or an INT8
     one when calib_data is given (calibrating once: calib_cache is written by the first build
-    and read by the next)."""
+    and read by the next); `flags` are more `octet build` options (e.g. --bf16)."""
     cmd = [octet, "build", model, "-o", plan, "--kernel-timing-batch", str(batch), "--threads", str(threads),
-           "--quiet"]
+           "--quiet", *flags]
     if calib_data:
         cmd += ["--int8", "--calib-data", calib_data, "--calib-cache", calib_cache]
     subprocess.run(cmd, check=True)
@@ -184,16 +186,18 @@ def bench_model(name, batches, args):
     """All four measurements of one model at each batch -> list of row dicts."""
     model, calib = model_and_calibration(name, args)
     gmacs = compute_macs(model) / 1e9
-    plans = {b: (os.path.join(args.work_dir, f"{name}.fp32.b{b}.plan"), os.path.join(args.work_dir, f"{name}.int8.b{b}.plan"))
-             for b in batches}
+    kinds = ["fp32", "int8"] + (["bf16"] if args.bf16 else [])
+    plans = {b: {kind: os.path.join(args.work_dir, f"{name}.{kind}.b{b}.plan") for kind in kinds} for b in batches}
     calib_cache = os.path.join(args.work_dir, name + ".calib.cache")
     for stale in (calib_cache, calib_cache + ".octet.json"):
         if os.path.exists(stale):
             os.remove(stale)  # calibrate afresh each run; the builds below share it
     print(f"{name}: building octet plans ...", flush=True)
-    for b, (fp32_plan, int8_plan) in plans.items():
-        build_plan(args.octet, model, fp32_plan, b, args.threads)
-        build_plan(args.octet, model, int8_plan, b, args.threads, calib, calib_cache)
+    for b, plan in plans.items():
+        build_plan(args.octet, model, plan["fp32"], b, args.threads)
+        build_plan(args.octet, model, plan["int8"], b, args.threads, calib, calib_cache)
+        if args.bf16:
+            build_plan(args.octet, model, plan["bf16"], b, args.threads, flags=["--bf16"])
     ort_int8, ort_int8_form = ort_int8_model(name, model, calib, args, max(batches))
 
     rows = {b: {"model": name, "batch": b, "gmacs_per_sample": gmacs,
@@ -210,8 +214,9 @@ def bench_model(name, batches, args):
     # does not fall on one side only.
     for _ in range(args.rounds):
         for b in batches:
-            for key, plan in zip(("octet_fp32", "octet_int8"), plans[b]):
-                keep_best(b, key, bench_octet(args.octet, plan, b, args.threads, args.duration_s, args.min_iterations))
+            for kind, plan in plans[b].items():
+                keep_best(b, "octet_" + kind,
+                          bench_octet(args.octet, plan, b, args.threads, args.duration_s, args.min_iterations))
         # One session per model and precision (created after the octet runs, so no onnxruntime
         # thread pool exists while octet measures).
         for key, path in (("ort_fp32", model), ("ort_int8", ort_int8)):
@@ -263,14 +268,18 @@ def results_markdown(rows, peak, args, header):
                                                          peak_gops(peak, "int8_vpdpbusd", args.threads) or 0),
                 "| FP32 FMA GFLOPS | %.0f | %.0f |" % (peak_gops(peak, "fp32_fma", 1) or 0,
                                                       peak_gops(peak, "fp32_fma", args.threads) or 0), ""]
+    bf16 = all("octet_bf16" in r for r in rows)
     out += ["Throughput, samples/s (ratios: octet / onnxruntime):", "",
-            "| model | batch | octet FP32 | octet INT8 | ORT FP32 | ORT INT8 | octet INT8 / ORT INT8 | "
-            "octet INT8 / ORT FP32 | octet FP32 / ORT FP32 | median ms: octet FP32 / INT8, ORT FP32 / INT8 |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            "| model | batch | octet FP32 | octet INT8 | " + ("octet BF16 | " if bf16 else "") +
+            "ORT FP32 | ORT INT8 | octet INT8 / ORT INT8 | octet INT8 / ORT FP32 | octet FP32 / ORT FP32 | " +
+            ("octet BF16 / ORT FP32 | " if bf16 else "") + "median ms: octet FP32 / INT8, ORT FP32 / INT8 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if bf16 else "") + "---|"]
     for r in rows:
         of, oi, rf, ri = (r[k] for k in ("octet_fp32", "octet_int8", "ort_fp32", "ort_int8"))
-        out.append(f"| {r['model']} | {r['batch']} | {of[0]:.1f} | {oi[0]:.1f} | {rf[0]:.1f} | {ri[0]:.1f} | "
-                   f"{fmt_ratio(oi[0], ri[0])} | {fmt_ratio(oi[0], rf[0])} | {fmt_ratio(of[0], rf[0])} | "
+        ob = r.get("octet_bf16")
+        out.append(f"| {r['model']} | {r['batch']} | {of[0]:.1f} | {oi[0]:.1f} | " + (f"{ob[0]:.1f} | " if bf16 else "") +
+                   f"{rf[0]:.1f} | {ri[0]:.1f} | {fmt_ratio(oi[0], ri[0])} | {fmt_ratio(oi[0], rf[0])} | "
+                   f"{fmt_ratio(of[0], rf[0])} | " + (f"{fmt_ratio(ob[0], rf[0])} | " if bf16 else "") +
                    f"{of[1]:.3f} / {oi[1]:.3f}, {rf[1]:.3f} / {ri[1]:.3f} |")
     int8_peak = peak_gops(peak, "int8_vpdpbusd", args.threads)
     out += ["", "INT8 compute rate: Conv/Gemm/MatMul multiply-adds x 2 x samples/s over the whole "
@@ -346,6 +355,8 @@ def main():
     ap.add_argument("--min-iterations", type=int, default=3, help="minimum measured runs")
     ap.add_argument("--rounds", type=int, default=2,
                     help="measure every configuration this many times, interleaved, and keep the best")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                    help="also octet BF16 engines (--bf16); auto: when the CPU has avx512_bf16 or amx_bf16")
     ap.add_argument("--octet", default=os.path.join(REPO, "build", "octet"))
     ap.add_argument("--imagenet-dir", default=os.path.join(REPO, "build", "models", "imagenet"))
     ap.add_argument("--export-python", default="/usr/bin/python3", help="python with torch + torchvision")
@@ -358,6 +369,8 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.batches = [1, 8]
+    cpu_flags = set(lscpu().get("Flags", "").split())
+    args.bf16 = args.bf16 == "on" or (args.bf16 == "auto" and bool(cpu_flags & {"avx512_bf16", "amx_bf16"}))
     models = [m for m in args.models if not (args.no_imagenet and m in IMAGENET_MODELS)]
     os.makedirs(args.work_dir, exist_ok=True)
 
