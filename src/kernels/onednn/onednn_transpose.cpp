@@ -8,6 +8,7 @@
 
 #include "kernels/onednn/onednn_extra_kernels.h"
 #include "kernels/onednn/onednn_runtime.h"
+#include "kernels/reference/strided_copy.h"
 
 namespace octet {
 namespace {
@@ -21,7 +22,9 @@ class NchwNhwcTransposeKernel : public PreparedKernel {
   void run(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const DType dtype = x.dtype();
-    if (x.rank() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8))
+    // Other dtypes and ranks, and permutations that move no data (one channel, 1x1 pixels: a view), are the reference's.
+    if (x.rank() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8) ||
+        permutation_keeps_data_order(x.shape(), ctx.node.attr_ints("perm")))
       return run_reference_kernel(ctx);
     const memory::dims dims = from_.logical_dims(x.shape());  // {N, C, H, W}
     Tensor& y = ctx.make_output(0, dtype, to_.shape_of(dims), /*zero_filled=*/false);

@@ -176,7 +176,12 @@ void transpose(KernelContext& ctx) {
   if (sorted != identity)
     ctx.fail("perm " + shape_str(perm) + " is not a permutation of the " + std::to_string(rank) + " axes");
 
-  copy_permuted(x, perm, ctx.make_output(0, x.dtype(), permuted_shape(x.shape(), perm), /*zero_filled=*/false));
+  const Shape out_shape = permuted_shape(x.shape(), perm);
+  if (permutation_keeps_data_order(x.shape(), perm)) {
+    ctx.outputs[0] = x.reshaped(out_shape);  // a view: no copy
+    return;
+  }
+  copy_permuted(x, perm, ctx.make_output(0, x.dtype(), out_shape, /*zero_filled=*/false));
 }
 
 // Position inside an axis of n kept elements that padded position c (relative

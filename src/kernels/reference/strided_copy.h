@@ -125,6 +125,18 @@ inline Shape permuted_shape(const Shape& shape, const std::vector<int64_t>& perm
   return permuted;
 }
 
+// Whether permuting `shape` by `perm` keeps its axes longer than 1 in order: then the
+// permuted tensor holds the same bytes (NCHW <-> NHWC with one channel, or 1x1 pixels).
+inline bool permutation_keeps_data_order(const Shape& shape, const std::vector<int64_t>& perm) {
+  int64_t last = -1;
+  for (int64_t axis : perm) {
+    if (shape[axis] == 1) continue;
+    if (axis < last) return false;
+    last = axis;
+  }
+  return true;
+}
+
 // Copies dense `x` into dense `out` of permuted_shape(x.shape(), perm), where
 // perm is a permutation of x's axes.
 inline void copy_permuted(const Tensor& x, const std::vector<int64_t>& perm, Tensor& out) {

@@ -179,6 +179,17 @@ TEST(Transpose, ExplicitPermutation) {
   expect_values(out[0], {3, 2, 2}, {0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11});
 }
 
+TEST(Transpose, MovingOnlyUnitAxesIsAViewOfTheInput) {
+  const Tensor x = iota_f32({2, 1, 2, 3});  // NCHW with one channel
+  const auto to_nhwc = run_node(make_node("Transpose", 1, 1, {{"perm", kNchwToNhwc}}), {&x});
+  expect_values(to_nhwc[0], {2, 2, 3, 1}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  EXPECT_EQ(to_nhwc[0].raw(), x.raw());
+  const Tensor wide = iota_f32({2, 2, 2, 3});  // more than one channel: a copy
+  const auto copied = run_node(make_node("Transpose", 1, 1, {{"perm", kNchwToNhwc}}), {&wide});
+  EXPECT_NE(copied[0].raw(), wide.raw());
+  EXPECT_EQ(copied[0].data<float>()[1], 6.0f);
+}
+
 TEST(Transpose, InvalidPermutationFails) {
   const Tensor x = iota_f32({2, 3});
   EXPECT_THROW(run_node(make_node("Transpose", 1, 1, {{"perm", std::vector<int64_t>{0, 0}}}), {&x}), Error);

@@ -331,6 +331,16 @@ TEST_F(X86ConvTest, TimingAgainstOnednn) {
     std::printf("%-40s%s: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", t.c.str().c_str(), t.residual ? " +Z" : "",
                 ms[0], ms[1], ms[1] / ms[0]);
   }
+  // LeNet's two layers as they run: conv + relu + 2x2 max pool.
+  for (const ConvCase& c : {ConvCase{64, 1, 16, 5, 1, 28, 2, true}, ConvCase{64, 16, 32, 5, 1, 14, 0, true}}) {
+    Node node = channels_last(conv_node(c, "FusedConv", false, {"relu", {}}));
+    node.attributes["pool_kernel_shape"] = Shape{2, 2};
+    node.attributes["pool_strides"] = Shape{2, 2};
+    Operands o = operands(c, node, false, rng);
+    o.x = to_nhwc(o.x);
+    const std::vector<double> ms = x86_and_onednn_ms(node, o);
+    std::printf("%-40s pool 2: x86 %7.2f ms  onednn %7.2f ms  (x%.2f)\n", c.str().c_str(), ms[0], ms[1], ms[1] / ms[0]);
+  }
   for (const ConvCase& c : depthwise) {
     Node node = channels_last(conv_node(c, "FusedConv", false, {"clip", {{"clip_min", 0.0f}, {"clip_max", 6.0f}}}));
     node.attributes["group"] = c.in_channels;
