@@ -43,6 +43,9 @@ struct BuilderConfig {
   // are timed at the opt shapes. Empty: any shape, timed at kernel_timing_batch.
   OptimizationProfile profile;
   std::string timing_cache_path;    // read if present, written after the build (empty: none)
+  // TensorRT's workspace memory-pool limit: kernel selection passes over kernels whose
+  // per-run scratch (summed over threads) exceeds it; 0: no limit.
+  size_t workspace_limit = 0;
   // Sub-batches (src/builder/sub_batch.h): -1 times the sizes with kernel selection
   // and keeps the fastest (whole batches without kernel selection); 0 runs every
   // batch whole; N > 0 runs larger batches in sub-batches of N samples.

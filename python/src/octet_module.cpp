@@ -69,6 +69,7 @@ struct Parser {
 enum class DataType { FLOAT, INT8 };
 enum class BuilderFlag { INT8, BF16, FP16, PREFER_PRECISION_CONSTRAINTS, OBEY_PRECISION_CONSTRAINTS };
 enum class TensorIOMode { INPUT, OUTPUT };
+enum class MemoryPoolType { WORKSPACE };
 
 // octet's precision constraints default to prefer (TensorRT's to none): setting OBEY
 // makes them binding, clearing it goes back to prefer, clearing PREFER ignores them.
@@ -220,6 +221,7 @@ PYBIND11_MODULE(_octet, m) {
   py::enum_<DataType>(m, "DataType").value("FLOAT", DataType::FLOAT).value("INT8", DataType::INT8);
   m.attr("float32") = DataType::FLOAT;
   m.attr("int8") = DataType::INT8;
+  py::enum_<MemoryPoolType>(m, "MemoryPoolType").value("WORKSPACE", MemoryPoolType::WORKSPACE);
   py::enum_<BuilderFlag>(m, "BuilderFlag")
       .value("INT8", BuilderFlag::INT8)
       .value("BF16", BuilderFlag::BF16)
@@ -427,6 +429,11 @@ PYBIND11_MODULE(_octet, m) {
       .def_property(
           "kernel_timing_batch", [](const Config& c) { return c.config.kernel_timing_batch; },
           [](Config& c, int64_t b) { c.config.kernel_timing_batch = b; })
+      .def("set_memory_pool_limit", [](Config& c, MemoryPoolType, size_t bytes) { c.config.workspace_limit = bytes; },
+           py::arg("pool"), py::arg("pool_size"),
+           "WORKSPACE: kernels needing more scratch per run than pool_size bytes are not chosen (0: no limit).")
+      .def("get_memory_pool_limit", [](const Config& c, MemoryPoolType) { return c.config.workspace_limit; },
+           py::arg("pool"))
       .def_property(
           "sub_batch", [](const Config& c) { return c.config.sub_batch; },
           [](Config& c, int64_t n) {

@@ -133,6 +133,7 @@ int64_t choose_kernels(Graph& graph, const BuilderConfig& config) {
   options.batch = config.kernel_timing_batch;
   options.shapes = config.profile.opt;
   options.allow_bf16 = config.bf16;
+  options.workspace_limit = config.workspace_limit;
   if (config.precision_constraints != PrecisionConstraints::kNone) options.full_precision_layers = config.fp32_layers;
   if (config.fp16) config.log("FP16: octet has no FP16 kernels for CPUs, so no layer runs FP16");
   const size_t known = cache.size();

@@ -213,7 +213,7 @@ int64_t choose_sub_batch(const Graph& graph, TimingCache& cache, const TacticOpt
   std::map<int64_t, double> per_sample;
   std::map<int64_t, std::unique_ptr<ExecutionContext>> contexts;
   for (int64_t size : sizes)
-    if (const double* known = cache.find(signature, "samples=" + std::to_string(size))) per_sample[size] = *known;
+    if (const Timing* known = cache.find(signature, "samples=" + std::to_string(size))) per_sample[size] = known->ms;
     else contexts[size] = std::make_unique<ExecutionContext>(executor);
   for (int pass = 0; pass < 2; ++pass)
     for (auto& [size, context] : contexts) {
@@ -222,7 +222,7 @@ int64_t choose_sub_batch(const Graph& graph, TimingCache& cache, const TacticOpt
       const double ms = time_runs(*context, part, std::max(options.min_time_ms, 100.0)) / static_cast<double>(size);
       per_sample[size] = pass == 0 ? ms : std::min(per_sample[size], ms);
     }
-  for (const auto& [size, context] : contexts) cache.add(signature, "samples=" + std::to_string(size), per_sample[size]);
+  for (const auto& [size, context] : contexts) cache.add(signature, "samples=" + std::to_string(size), {per_sample[size], 0});
 
   const double whole = per_sample.at(batch);
   int64_t best_size = 0;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernels/workspace.h"
 #include "octet/calibration_cache.h"
 #include "octet/executor.h"
 #include "octet/parallel.h"
@@ -17,24 +18,39 @@ void TimingCache::load(const std::string& path) {
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     std::istringstream fields(line);
-    std::string signature, backend, ms;
-    if (!std::getline(fields, signature, '\t') || !std::getline(fields, backend, '\t') || !std::getline(fields, ms))
-      throw Error(path + ":" + std::to_string(number) + ": not a timing cache line (signature, backend, ms)");
+    std::string signature, backend, ms, workspace;
+    if (!std::getline(fields, signature, '\t') || !std::getline(fields, backend, '\t') || !std::getline(fields, ms, '\t'))
+      throw Error(path + ":" + std::to_string(number) + ": not a timing cache line (signature, backend, ms, workspace)");
+    Timing t;
     try {
-      add(signature, backend, std::stod(ms));
+      t.ms = std::stod(ms);
     } catch (const std::exception&) {
       throw Error(path + ":" + std::to_string(number) + ": '" + ms + "' is not a time in milliseconds");
     }
+    if (std::getline(fields, workspace)) {
+      size_t used = 0;
+      try {
+        t.workspace_bytes = std::stoll(workspace, &used);
+      } catch (const std::exception&) {
+      }
+      if (used == 0 || used != workspace.size() || t.workspace_bytes < 0)
+        throw Error(path + ":" + std::to_string(number) + ": '" + workspace + "' is not a workspace size in bytes");
+    }
+    add(signature, backend, t);
   }
 }
 
 void TimingCache::save(const std::string& path) const {
   std::ostringstream out;
-  for (const auto& [key, ms] : times_) out << key.first << '\t' << key.second << '\t' << ms << '\n';
+  for (const auto& [key, t] : times_) {
+    out << key.first << '\t' << key.second << '\t' << t.ms;
+    if (t.workspace_bytes >= 0) out << '\t' << t.workspace_bytes;
+    out << '\n';
+  }
   write_file_atomically(path, out.str());
 }
 
-const double* TimingCache::find(const std::string& signature, const std::string& backend) const {
+const Timing* TimingCache::find(const std::string& signature, const std::string& backend) const {
   auto it = times_.find({signature, backend});
   return it == times_.end() ? nullptr : &it->second;
 }
@@ -76,9 +92,9 @@ class ReusedOutputs : public RunMemory, public OutputAllocator {
   std::map<size_t, Tensor> buffers_;
 };
 
-// Milliseconds per run of `node` on `backend` with these inputs (best of repeated runs),
-// or a negative value when that backend declines the node.
-double time_layer(const Node& node, const std::string& backend, const Graph& graph,
+// Milliseconds per run of `node` on `backend` with these inputs (best of repeated runs)
+// and the workspace a run asks for, or negative milliseconds when that backend declines the node.
+Timing time_layer(const Node& node, const std::string& backend, const Graph& graph,
                   const std::map<std::string, Tensor>& values, const TacticOptions& options) {
   Graph one;
   one.opsets = graph.opsets;
@@ -101,10 +117,12 @@ double time_layer(const Node& node, const std::string& backend, const Graph& gra
   try {
     exec = std::make_unique<Executor>(std::move(one));
   } catch (const UnsupportedError&) {
-    return -1;  // the backend declined this configuration
+    return {-1, 0};  // the backend declined this configuration
   }
   ReusedOutputs memory;
+  workspace::reset_meter();
   exec->run(feed, {}, &memory);  // warm-up: first-touch memory, library caches
+  const auto workspace_bytes = static_cast<int64_t>(workspace::metered_bytes());
   double best = 1e300, spent = 0;
   for (int runs = 0; runs < 3 || spent < options.min_time_ms; ++runs) {
     const auto t0 = Clock::now();
@@ -113,7 +131,7 @@ double time_layer(const Node& node, const std::string& backend, const Graph& gra
     best = std::min(best, ms);
     spent += ms;
   }
-  return best;
+  return {best, workspace_bytes};
 }
 
 // Whether `node` is, or was fused from, one of `layers` (fused names join theirs with " + ").
@@ -150,7 +168,7 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   std::map<std::string, Tensor> values(inputs.begin(), inputs.end());
   Executor(graph).run(inputs, [&](const std::string& name, const Tensor& t) { values[name] = t.clone(); });
 
-  int decided = 0, cached = 0, reduced = 0;
+  int decided = 0, cached = 0, reduced = 0, over_limit = 0;
   for (auto& node : graph.nodes) {
     std::vector<const KernelDef*> candidates = registry.candidates(node.domain, node.op_type, graph.opset(node.domain));
     const bool full_precision = !options.allow_bf16 || made_of_any(node, options.full_precision_layers);
@@ -170,15 +188,22 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
     std::string best_backend;
     double best_ms = 1e300;
     for (const KernelDef* def : candidates) {
-      double ms;
-      if (const double* known = cache.find(signature, def->backend)) {
-        ms = *known;
+      Timing t;
+      // A cached timing without a workspace figure is measured again when a limit needs it.
+      if (const Timing* known = cache.find(signature, def->backend);
+          known && (options.workspace_limit == 0 || known->workspace_bytes >= 0)) {
+        t = *known;
         ++cached;
       } else {
-        ms = time_layer(node, def->backend, graph, values, options);
-        cache.add(signature, def->backend, ms);
+        t = time_layer(node, def->backend, graph, values, options);
+        cache.add(signature, def->backend, t);
       }
-      if (ms >= 0 && ms < best_ms) best_ms = ms, best_backend = def->backend;
+      if (t.ms < 0) continue;
+      if (options.workspace_limit > 0 && t.workspace_bytes > static_cast<int64_t>(options.workspace_limit)) {
+        ++over_limit;
+        continue;
+      }
+      if (t.ms < best_ms) best_ms = t.ms, best_backend = def->backend;
     }
     node.backend = best_backend;
     ++decided;
@@ -191,7 +216,10 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
   }
   log("kernel selection: " + std::to_string(decided) + " layers timed at " + at +
       (cached ? " (" + std::to_string(cached) + " timings from the timing cache)" : "") +
-      (options.allow_bf16 ? "; " + std::to_string(reduced) + " run in BF16" : ""));
+      (options.allow_bf16 ? "; " + std::to_string(reduced) + " run in BF16" : "") +
+      (options.workspace_limit ? "; " + std::to_string(over_limit) + " kernels passed over for needing more than the " +
+                                     std::to_string(options.workspace_limit) + "-byte workspace limit"
+                               : ""));
   return decided;
 }
 

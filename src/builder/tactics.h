@@ -13,18 +13,26 @@
 
 namespace octet {
 
+// One measurement: milliseconds per run, and the kernel workspace the run asked
+// for (kernels/workspace.h; -1: not measured, from a cache written before octet
+// metered it). Negative milliseconds: the backend declined the layer.
+struct Timing {
+  double ms = 0;
+  int64_t workspace_bytes = -1;
+};
+
 // Measured kernel times by layer signature and backend, loadable and savable as text:
-//   <signature>\t<backend>\t<milliseconds>
+//   <signature>\t<backend>\t<milliseconds>\t<workspace bytes>   (older caches: no workspace)
 class TimingCache {
  public:
   void load(const std::string& path);  // a missing file is an empty cache
   void save(const std::string& path) const;
-  const double* find(const std::string& signature, const std::string& backend) const;
-  void add(const std::string& signature, const std::string& backend, double ms) { times_[{signature, backend}] = ms; }
+  const Timing* find(const std::string& signature, const std::string& backend) const;
+  void add(const std::string& signature, const std::string& backend, Timing t) { times_[{signature, backend}] = t; }
   size_t size() const { return times_.size(); }
 
  private:
-  std::map<std::pair<std::string, std::string>, double> times_;
+  std::map<std::pair<std::string, std::string>, Timing> times_;
 };
 
 struct TacticOptions {
@@ -34,6 +42,9 @@ struct TacticOptions {
   // Reduced-precision kernels (KernelDef::reduced_precision) are candidates only when
   // allowed, and never for a layer made of one of full_precision_layers.
   bool allow_bf16 = false;
+  // Kernels whose workspace exceeds this many bytes are not chosen (0: no limit); the
+  // reference kernels use none, so every layer keeps a kernel.
+  size_t workspace_limit = 0;
   std::set<std::string> full_precision_layers;  // node names before fusion ("A + B" is made of A and B)
 };
 

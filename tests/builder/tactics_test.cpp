@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -85,4 +86,36 @@ TEST(Tactics, MalformedTimingCacheNamesFileAndLine) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.cache:2"), std::string::npos) << e.what();
   }
+}
+
+TEST(Tactics, WorkspaceLimitPassesOverKernelsThatNeedMore) {
+  TimingCache cache;
+  TacticOptions options;
+  options.batch = 8;
+  options.min_time_ms = 1;
+  Graph free = lenet();
+  select_tactics(free, cache, options, [](const std::string&) {});
+  // Kernels meter their workspace (the x86 direct conv's padded rows, oneDNN's reorders and
+  // scratchpads); the cache file keeps it as a fourth column.
+  TempDir dir;
+  cache.save(dir.file("timing.cache"));
+  std::ifstream in(dir.file("timing.cache"));
+  int64_t largest = 0;
+  for (std::string line; std::getline(in, line);) {
+    ASSERT_EQ(std::count(line.begin(), line.end(), '\t'), 3) << line;
+    largest = std::max<int64_t>(largest, std::stoll(line.substr(line.rfind('\t') + 1)));
+  }
+  ASSERT_GT(largest, 1) << "no kernel metered any workspace";
+
+  auto passed_over = [&](size_t limit) {
+    options.workspace_limit = limit;
+    std::string message;
+    Graph g = lenet();
+    select_tactics(g, cache, options, [&](const std::string& m) { message = m; });
+    const auto at = message.find(" kernels passed over");
+    EXPECT_NE(at, std::string::npos) << message;
+    return std::stoi(message.substr(message.rfind("; ", at) + 2));
+  };
+  EXPECT_GT(passed_over(1), 0);
+  EXPECT_EQ(passed_over(static_cast<size_t>(largest)), 0);
 }

@@ -67,6 +67,27 @@ PrecisionConstraints parse_precision_constraints(const std::string& spec) {
   throw Error("--precision-constraints " + spec + ": expected prefer, obey or none");
 }
 
+// "--mem-pool-size workspace:SIZE" -> bytes: SIZE in MiB (trtexec's unit), or with a K, M or G suffix.
+size_t parse_workspace_limit(const std::string& spec) {
+  const std::string what = "--mem-pool-size " + spec + ": expected workspace:SIZE (MiB, or with a K, M or G suffix)";
+  const std::string prefix = "workspace:";
+  if (spec.rfind(prefix, 0) != 0) throw Error(what);
+  std::string size = spec.substr(prefix.size());
+  double unit = 1 << 20;
+  if (!size.empty() && std::string("KMG").find(size.back()) != std::string::npos) {
+    unit = size.back() == 'K' ? 1 << 10 : size.back() == 'M' ? 1 << 20 : 1 << 30;
+    size.pop_back();
+  }
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(size, &used);
+  } catch (const std::exception&) {
+  }
+  if (size.empty() || used != size.size() || !(value > 0)) throw Error(what);
+  return static_cast<size_t>(value * unit);
+}
+
 // "--sub-batch auto|N" -> BuilderConfig::sub_batch (-1 for auto).
 int64_t parse_sub_batch(const std::string& spec) {
   if (spec == "auto") return -1;
@@ -95,7 +116,7 @@ Runner add_build(CLI::App& app) {
     std::string timing_cache;
     int64_t timing_batch = 1;
     int threads = 1;
-    std::string sub_batch = "auto";
+    std::string sub_batch = "auto", mem_pool_size;
     bool reference_kernels = false;
     std::string min_shapes, opt_shapes, max_shapes;
   };
@@ -134,6 +155,9 @@ Runner add_build(CLI::App& app) {
                   "optimisation profile, as trtexec: NAME:1x3x224x224[,NAME2:...]; the smallest input shapes accepted");
   cmd->add_option("--opt-shapes,--optShapes", a->opt_shapes, "the input shapes kernels are chosen for");
   cmd->add_option("--max-shapes,--maxShapes", a->max_shapes, "the largest input shapes accepted");
+  cmd->add_option("--mem-pool-size,--memPoolSize", a->mem_pool_size,
+                  "workspace:SIZE, as trtexec: kernels needing more scratch than SIZE MiB (or SIZE with a K, M or G "
+                  "suffix) per run are not chosen");
   cmd->add_option("--sub-batch", a->sub_batch,
                   "auto (time sizes 1, 2, 4, ... below the timing batch and keep the fastest), 0 (run batches whole) "
                   "or N (run larger batches in sub-batches of N samples)")->capture_default_str();
@@ -152,6 +176,7 @@ Runner add_build(CLI::App& app) {
     config.kernel_timing_batch = a->timing_batch;
     config.timing_cache_path = a->timing_cache;
     config.sub_batch = parse_sub_batch(a->sub_batch);
+    if (!a->mem_pool_size.empty()) config.workspace_limit = parse_workspace_limit(a->mem_pool_size);
     config.profile.min = parse_shapes("--min-shapes", a->min_shapes);
     config.profile.opt = parse_shapes("--opt-shapes", a->opt_shapes);
     config.profile.max = parse_shapes("--max-shapes", a->max_shapes);

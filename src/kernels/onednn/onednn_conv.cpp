@@ -13,6 +13,7 @@
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/pooled_conv.h"
 #include "kernels/onednn/onednn_runtime.h"
+#include "kernels/workspace.h"
 #include "kernels/reference/spatial.h"
 
 namespace octet {
@@ -83,11 +84,11 @@ class ConvKernel : public PreparedKernel {
     memory src = onednn::wrap(plan->src_plain, x.raw());
     memory dst = onednn::wrap(plan->dst_plain, y.raw());
     if (plan->src_reorder) {
-      memory converted = onednn::wrap(plan->src, onednn::thread_buffer(onednn::Buffer::kSource, plan->src.get_size()));
+      memory converted = onednn::wrap(plan->src, workspace::buffer(workspace::Slot::kSource, plan->src.get_size()));
       onednn::execute(*plan->src_reorder, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, converted}});
       src = converted;
     }
-    memory conv_dst = plan->dst_reorder ? onednn::wrap(plan->dst, onednn::thread_buffer(onednn::Buffer::kDestination,
+    memory conv_dst = plan->dst_reorder ? onednn::wrap(plan->dst, workspace::buffer(workspace::Slot::kDestination,
                                                                                         plan->dst.get_size()))
                                         : dst;
     // The sum post-op adds what dst holds: Z, in the primitive's dst layout.

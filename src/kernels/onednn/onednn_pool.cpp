@@ -17,6 +17,7 @@
 
 #include "kernels/onednn/onednn_extra_kernels.h"
 #include "kernels/onednn/onednn_runtime.h"
+#include "kernels/workspace.h"
 #include "kernels/reference/spatial.h"
 #include "octet/parallel.h"
 
@@ -93,9 +94,9 @@ class PoolKernel : public PreparedKernel {
     const auto plan = plans_.get(key, [&] { return make_plan(x.dtype(), src_dims, dst_dims, window); });
     const memory src = onednn::wrap(plan->src, x.raw()), dst = onednn::wrap(plan->dst, y.raw());
     if (!plan->to_pool_layout) return onednn::execute(plan->pool, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    const memory pool_src = onednn::wrap(plan->pool_src, onednn::thread_buffer(onednn::Buffer::kSource,
+    const memory pool_src = onednn::wrap(plan->pool_src, workspace::buffer(workspace::Slot::kSource,
                                                                                  plan->pool_src.get_size()));
-    const memory pool_dst = onednn::wrap(plan->pool_dst, onednn::thread_buffer(onednn::Buffer::kDestination,
+    const memory pool_dst = onednn::wrap(plan->pool_dst, workspace::buffer(workspace::Slot::kDestination,
                                                                                  plan->pool_dst.get_size()));
     onednn::execute(*plan->to_pool_layout, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, pool_src}});
     onednn::execute(plan->pool, {{DNNL_ARG_SRC, pool_src}, {DNNL_ARG_DST, pool_dst}});

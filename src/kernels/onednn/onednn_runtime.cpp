@@ -1,5 +1,7 @@
 #include "kernels/onednn/onednn_runtime.h"
 
+#include "kernels/workspace.h"
+
 #include <cstdlib>
 #include <limits>
 
@@ -97,35 +99,11 @@ Step make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) 
   return make_step<dnnl::reorder>(dnnl::reorder::primitive_desc(engine(), from, engine(), to, base_attr()));
 }
 
-namespace {
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-struct GrowingBuffer {
-  std::unique_ptr<void, AlignedFree> data;
-  size_t capacity = 0;
-
-  void* get(size_t bytes) {
-    if (bytes > capacity) {
-      constexpr size_t kAlignment = 64;  // what oneDNN's own allocations use
-      capacity = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-      data.reset(std::aligned_alloc(kAlignment, capacity));
-      if (!data) throw Error("onednn: out of memory allocating " + std::to_string(capacity) + " bytes");
-    }
-    return data.get();
-  }
-};
-thread_local GrowingBuffer t_source, t_destination, t_scratchpad;
-}  // namespace
-
-void* thread_buffer(Buffer which, size_t bytes) {
-  return (which == Buffer::kSource ? t_source : t_destination).get(bytes);
-}
 
 void execute(const Step& step, std::unordered_map<int, dnnl::memory> args) {
   thread_local dnnl::stream stream(engine());
   if (const size_t bytes = step.scratchpad.get_size())
-    args.emplace(DNNL_ARG_SCRATCHPAD, wrap(step.scratchpad, t_scratchpad.get(bytes)));
+    args.emplace(DNNL_ARG_SCRATCHPAD, wrap(step.scratchpad, workspace::buffer(workspace::Slot::kPrimitive, bytes)));
   step.primitive.execute(stream, args);
   stream.wait();
 }

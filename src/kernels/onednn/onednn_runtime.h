@@ -95,10 +95,6 @@ Step make_step(const typename Primitive::primitive_desc& pd) {
 // A reorder from `from` to `to`.
 Step make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
 
-// Per-thread buffers that grow as needed, for run-time temporaries: what a step
-// needs besides its scratchpad (activations in the primitive's layout).
-enum class Buffer { kSource, kDestination };
-void* thread_buffer(Buffer which, size_t bytes);
 
 // Executes `step` on the calling thread's stream and waits for it.
 void execute(const Step& step, std::unordered_map<int, dnnl::memory> args);

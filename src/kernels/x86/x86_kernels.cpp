@@ -1,5 +1,7 @@
 #include "kernels/x86/x86_kernels.h"
 
+#include "kernels/workspace.h"
+
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -72,10 +74,7 @@ DirectBlocks direct_blocks(int64_t batch, int64_t out_rows, int64_t out_cols) {
 }
 
 float* thread_scratch(int64_t floats) {
-  thread_local AlignedFloats buffer;
-  thread_local int64_t capacity = 0;
-  if (floats > capacity) buffer = aligned_floats(capacity = floats);
-  return buffer.get();
+  return static_cast<float*>(workspace::buffer(workspace::Slot::kScratch, static_cast<size_t>(floats) * sizeof(float)));
 }
 
 }  // namespace x86
