@@ -142,8 +142,7 @@ int64_t choose_kernels(Graph& graph, const BuilderConfig& config) {
       choose_sub_batch(graph, cache, options, config.select_kernels ? config.sub_batch : std::max<int64_t>(config.sub_batch, 0),
                        config.log);
   if (sub_batch > 0 && config.select_kernels) {
-    // The kernels that win a layer at the whole batch need not win it at the sub-batch
-    // the engine runs (MobileNetV2, sub-batches of 2: 8% faster with kernels chosen at 2).
+    // The kernels that win a layer at the whole batch need not win it at the sub-batch the engine runs.
     options.batch = sub_batch;
     for (auto& [name, shape] : options.shapes) shape[0] = std::min(shape[0], sub_batch);
     select_tactics(graph, cache, options, config.log);

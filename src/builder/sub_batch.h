@@ -1,8 +1,7 @@
 // Sub-batch execution: a network in which no layer mixes samples gives the same
 // outputs when a batch runs as consecutive sub-batches, and a sub-batch's
 // activations can stay in the caches where a whole batch-64 run streams every
-// tensor through memory (MobileNetV2 at 224x224: 5.7 MiB of activations per
-// sample). The builder times the sub-batch sizes and records the fastest in the
+// tensor through memory (docs/plan_format.md, "Sub-batches"). The builder times the sub-batch sizes and records the fastest in the
 // plan (EngineInfo::sub_batch); ExecutionContext does the splitting.
 #pragma once
 #include <functional>

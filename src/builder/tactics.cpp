@@ -185,7 +185,7 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
       else node_inputs.push_back(&values.at(in));
     }
     const std::string signature = layer_signature(node, node_inputs);
-    std::string best_backend;
+    const KernelDef* best = nullptr;
     double best_ms = 1e300;
     for (const KernelDef* def : candidates) {
       Timing t;
@@ -203,11 +203,11 @@ int select_tactics(Graph& graph, TimingCache& cache, const TacticOptions& option
         ++over_limit;
         continue;
       }
-      if (t.ms < best_ms) best_ms = t.ms, best_backend = def->backend;
+      if (t.ms < best_ms) best_ms = t.ms, best = def;
     }
-    node.backend = best_backend;
+    node.backend = best ? best->backend : "";
     ++decided;
-    for (const KernelDef* def : candidates) reduced += def->backend == best_backend && def->reduced_precision != DType::kUndefined;
+    reduced += best && best->reduced_precision != DType::kUndefined;
   }
   std::string at = "batch " + std::to_string(options.batch);
   if (!options.shapes.empty()) {

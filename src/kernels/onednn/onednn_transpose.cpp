@@ -17,14 +17,15 @@ using dnnl::memory;
 
 class NchwNhwcTransposeKernel : public PreparedKernel {
  public:
-  explicit NchwNhwcTransposeKernel(bool to_channels_last) : from_(!to_channels_last), to_(to_channels_last) {}
+  explicit NchwNhwcTransposeKernel(bool to_channels_last)
+      : from_(!to_channels_last), to_(to_channels_last), perm_(to_channels_last ? kNchwToNhwc : kNhwcToNchw) {}
 
   void run(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const DType dtype = x.dtype();
     // Other dtypes and ranks, and permutations that move no data (one channel, 1x1 pixels: a view), are the reference's.
     if (x.rank() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8) ||
-        permutation_keeps_data_order(x.shape(), ctx.node.attr_ints("perm")))
+        permutation_keeps_data_order(x.shape(), perm_))
       return run_reference_kernel(ctx);
     const memory::dims dims = from_.logical_dims(x.shape());  // {N, C, H, W}
     Tensor& y = ctx.make_output(0, dtype, to_.shape_of(dims), /*zero_filled=*/false);
@@ -48,6 +49,7 @@ class NchwNhwcTransposeKernel : public PreparedKernel {
   };
 
   onednn::ActivationLayout from_, to_;
+  std::vector<int64_t> perm_;
   onednn::PlanCache<Plan> plans_;
 };
 

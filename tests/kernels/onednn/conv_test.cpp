@@ -89,44 +89,30 @@ Shape weight_shape(const ConvCase& c) { return {c.out_channels, c.in_channels / 
 
 enum class Layout { kNchw, kChannelsLast };
 
-// Output 0 of `node` on onednn, its weights constant, given NCHW `inputs`: channels-last runs
+// Output 0 of `node` on `backend`, its weights constant, given NCHW `inputs`: channels-last runs
 // take X in NHWC and their output is transposed back to NCHW.
-Tensor run_onednn(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset, Layout layout) {
-  if (layout == Layout::kNchw) return run_with_constants("onednn", node, inputs, opset);
-  return run_channels_last(node, inputs, {0}, opset, "onednn", graph_with_constants(node, inputs));
+Tensor run_onednn(const Node& node, const std::vector<const Tensor*>& inputs, int64_t opset, Layout layout,
+                  const std::string& backend = "onednn") {
+  if (layout == Layout::kNchw) return run_with_constants(backend, node, inputs, opset);
+  return run_channels_last(node, inputs, {0}, opset, backend, graph_with_constants(node, inputs));
 }
 
-void expect_fp32_conv_matches(const ConvCase& c, std::mt19937& rng, Layout layout = Layout::kNchw) {
+// A random FP32 conv on `backend` within `relative` of the reference's output magnitude;
+// returns the largest difference.
+double expect_fp32_conv_matches(const ConvCase& c, std::mt19937& rng, Layout layout = Layout::kNchw,
+                                const std::string& backend = "onednn", double relative = 1e-4) {
   const Node node = conv_node(c, "Conv");
   const Tensor x = random_floats({c.batch, c.in_channels, c.size, c.size}, rng);
   const Tensor w = random_floats(weight_shape(c), rng);
   const Tensor b = random_floats({c.out_channels}, rng);
   std::vector<const Tensor*> inputs{&x, &w};
   if (c.bias) inputs.push_back(&b);
-  expect_close_fp32(run_onednn(node, inputs, 17, layout), run_node(node, inputs, 17)[0],
-                    c.str() + (layout == Layout::kChannelsLast ? " NHWC" : ""));
-}
-
-// BF16 (backend onednn-bf16): X and W rounded to BF16's 8-bit mantissa, FP32 sums.
-// Within 2% of the output's magnitude of the reference, and not the FP32 result
-// (the rounding shows, so the kernel really multiplies BF16).
-void expect_bf16_conv_close(const ConvCase& c, std::mt19937& rng, Layout layout) {
-  const Node node = conv_node(c, "Conv");
-  const Tensor x = random_floats({c.batch, c.in_channels, c.size, c.size}, rng);
-  const Tensor w = random_floats(weight_shape(c), rng);
-  const Tensor b = random_floats({c.out_channels}, rng);
-  std::vector<const Tensor*> inputs{&x, &w};
-  if (c.bias) inputs.push_back(&b);
-  const std::string what = c.str() + (layout == Layout::kChannelsLast ? " NHWC" : "") + " BF16";
-  const Tensor got = layout == Layout::kNchw
-                         ? run_with_constants("onednn-bf16", node, inputs, 17)
-                         : run_channels_last(node, inputs, {0}, 17, "onednn-bf16", graph_with_constants(node, inputs));
-  const Tensor want = run_node(node, inputs, 17)[0];
-  expect_close_fp32(got, want, what, 2e-2);
+  const Tensor got = run_onednn(node, inputs, 17, layout, backend), want = run_node(node, inputs, 17)[0];
+  expect_close_fp32(got, want, c.str() + (layout == Layout::kChannelsLast ? " NHWC " : " ") + backend, relative);
   double largest_difference = 0;
   for (int64_t i = 0; i < want.numel(); ++i)
     largest_difference = std::max(largest_difference, std::abs(got.get_as_double(i) - want.get_as_double(i)));
-  EXPECT_GT(largest_difference, 1e-5) << what << ": identical to FP32";
+  return largest_difference;
 }
 
 // Int8Conv attributes with scales that spread the outputs over the int8 range.
@@ -207,7 +193,11 @@ TEST_F(OnednnConvTest, Bf16IsWithinBf16RoundingOfTheReference) {
   if (!onednn::native_bf16()) GTEST_SKIP() << "this CPU has no native BF16 (avx512_bf16 or AMX): the BF16 kernels decline";
   std::mt19937 rng(21);
   for (const ConvCase& c : resnet_like_cases())
-    for (Layout layout : {Layout::kNchw, Layout::kChannelsLast}) expect_bf16_conv_close(c, rng, layout);
+    for (Layout layout : {Layout::kNchw, Layout::kChannelsLast}) {
+      // X and W rounded to BF16's 8-bit mantissa, FP32 sums: within 2% of the output's magnitude,
+      // and not the FP32 result (the rounding shows, so the kernel really multiplies BF16).
+      EXPECT_GT(expect_fp32_conv_matches(c, rng, layout, "onednn-bf16", 2e-2), 1e-5) << c.str() << ": identical to FP32";
+    }
 }
 
 // Channels-last: X and Y NHWC, the primitive made for them (no reorders).
