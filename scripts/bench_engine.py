@@ -148,6 +148,9 @@ def prepare_imagenet(directory, python):
     """The exported ImageNet models and calibration data, exporting them when missing."""
     wanted = [os.path.join(directory, f) for f in ("resnet50.onnx", "mobilenet_v2.onnx", "calib.npy")]
     if not all(os.path.exists(p) for p in wanted):
+        if subprocess.run([python, "-c", "import torch, torchvision, numpy"], capture_output=True).returncode:
+            sys.exit(f"bench_engine.py: {python} cannot import torch, torchvision and numpy, which export the "
+                     f"ImageNet models into {directory}; run scripts/setup.sh --torch first")
         print(f"exporting the ImageNet models into {directory} ...", flush=True)
         subprocess.run([python, os.path.join(REPO, "scripts", "export_imagenet_models.py"), directory], check=True)
 
