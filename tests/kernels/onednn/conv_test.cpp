@@ -5,7 +5,6 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/onednn/onednn_runtime.h"
 #include "kernels/onednn/onednn_test_support.h"
 #include "octet/parallel.h"
 
@@ -167,7 +166,7 @@ TEST_F(OnednnConvTest, Fp32MatchesReferenceOnRandomConfigurations) {
 }
 
 TEST_F(OnednnConvTest, Int8MatchesReferenceOnResNetLikeShapes) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(3);
   Int8Mismatches tally;
   for (const ConvCase& c : resnet_like_cases())
@@ -178,7 +177,7 @@ TEST_F(OnednnConvTest, Int8MatchesReferenceOnResNetLikeShapes) {
 }
 
 TEST_F(OnednnConvTest, Int8MatchesReferenceOnRandomConfigurations) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(4);
   Int8Mismatches tally;
   const std::vector<ConvCase> cases = random_cases(rng, 60);
@@ -214,7 +213,7 @@ TEST_F(OnednnConvTest, ChannelsLastFp32MatchesReferenceOnRandomConfigurations) {
 }
 
 TEST_F(OnednnConvTest, ChannelsLastInt8MatchesReferenceBitForBit) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(11);
   Int8Mismatches tally;
   for (const ConvCase& c : resnet_like_cases())
@@ -244,7 +243,7 @@ TEST_F(OnednnConvTest, ChannelsLastChecksTheLastAxis) {
 
 // M = 0.5 makes every odd accumulator a tie: both must round half to even.
 TEST_F(OnednnConvTest, Int8TiesRoundHalfToEven) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(5);
   const ConvCase c{2, 16, 16, 1, 3, 1, 1, 12, {1, 1, 1, 1}, "", true};
   Node node = conv_node(c, "Int8Conv");
@@ -263,7 +262,7 @@ TEST_F(OnednnConvTest, Int8TiesRoundHalfToEven) {
 
 // A tiny y_scale pushes most outputs past the int8 range (and clip's bounds).
 TEST_F(OnednnConvTest, Int8SaturatesLikeReference) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(8);
   const ConvCase c{1, 16, 16, 1, 3, 1, 1, 10, {1, 1, 1, 1}, "", true};
   for (const char* activation : {"none", "relu", "clip"}) {

@@ -3,7 +3,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/onednn/onednn_runtime.h"
 #include "kernels/onednn/onednn_test_support.h"
 #include "octet/parallel.h"
 
@@ -60,7 +59,7 @@ TEST_F(OnednnMatMulTest, MatMulMatchesReference) {
 }
 
 TEST_F(OnednnMatMulTest, Int8MatMulMatchesReference) {
-  if (!onednn::exact_int8_products()) GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 kernels decline";
+  OCTET_SKIP_WITHOUT_EXACT_INT8();
   std::mt19937 rng(3);
   const std::vector<std::pair<Shape, int64_t>> cases{
       {{1, 2048}, 1000}, {{4, 2048}, 1000}, {{16, 64}, 48}, {{2, 7, 96}, 33}, {{3, 2, 5, 40}, 16}, {{130}, 70}};

@@ -9,7 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "kernels/onednn/onednn_runtime.h"
 #include "support/kernel_harness.h"
+
+// Skips an INT8 test where the onednn INT8 kernels decline by design (no VNNI or
+// AMX: oneDNN's sums would not be exact). A macro: GTEST_SKIP returns from the test.
+#define OCTET_SKIP_WITHOUT_EXACT_INT8()                                                     \
+  if (!::octet::onednn::exact_int8_products())                                              \
+  GTEST_SKIP() << "oneDNN has no exact INT8 products on this CPU (no VNNI or AMX): its INT8 " \
+                  "kernels decline"
 
 namespace octet::testing {
 
