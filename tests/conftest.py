@@ -97,6 +97,16 @@ needs_exact_onnxruntime_int8 = pytest.mark.skipif(
            "(vpmaddubsw); the Q/DQ reference comparison still runs")
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Which kernels run, and which tests skip, depends on the CPU: the last lines say which one this was."""
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    isa = [flag for flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+           if flag in cpu_flags()]
+    terminalreporter.write_line(f"CPU: {model}, {os.cpu_count()} CPUs, ISA: {' '.join(isa)}; "
+                                f"onnxruntime {ort.__version__}, its INT8 kernels exact: {ONNXRUNTIME_INT8_EXACT}")
+
+
 def compare_with_onnxruntime(octet_logits, onnx_path, x_npy, step, int8_kernels=True):
     """(top-1 agreement, |octet - onnxruntime| in output steps) of octet's logits against
     onnxruntime running `onnx_path` on the same inputs. With int8_kernels=False onnxruntime
