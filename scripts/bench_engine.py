@@ -241,7 +241,7 @@ def lscpu():
 def machine_description():
     info = {k.strip(): v.strip() for k, v in lscpu().items()}
     flags = set(info.get("Flags", "").split())
-    isa = [f for f in ("avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+    isa = [f for f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
                        "amx_tile", "amx_int8", "amx_bf16") if f in flags]
     cores = int(info.get("Core(s) per socket", 0) or 0) * int(info.get("Socket(s)", 1) or 1)
     return (f"{info.get('Model name', platform.processor())}, {info.get('CPU(s)', os.cpu_count())} CPUs "

@@ -1,4 +1,5 @@
 """Shared pytest fixtures: where the built `octet` tool is, and the repo's scripts."""
+import collections
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+from bench_engine import lscpu, machine_description  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -78,19 +80,14 @@ def assert_one_line_error(proc, *needles):
         assert str(needle) in lines[0], f"{needle!r} not in: {lines[0]}"
 
 
-def cpu_flags():
-    """The feature flags of this machine's first CPU, from /proc/cpuinfo."""
-    with open("/proc/cpuinfo") as f:
-        return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
-
-
 # onnxruntime's U8S8 integer kernels sum exact int32 products only with VNNI or AMX. On
 # other x86 CPUs (AVX2, AVX-512 without VNNI) they multiply with vpmaddubsw, which
 # saturates each pair of u8*s8 products at int16, so their results are not the QDQ
 # model's arithmetic (onnxruntime's quantization guide: "When and why do I need to try
-# U8U8?"). On CI's AVX2-only machine its fused LeNet came out 12 to 37 logit steps from
-# octet's, even where octet ran the Q/DQ graph in float, which no CPU feature changes.
-ONNXRUNTIME_INT8_EXACT = bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+# U8U8?"). On a CI machine (its ISA was not printed then) onnxruntime's fused LeNet came out
+# 12 to 37 logit steps from octet's, even where octet ran the Q/DQ graph in float, which
+# no CPU feature changes.
+ONNXRUNTIME_INT8_EXACT = bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(lscpu().get("Flags", "").split()))
 needs_exact_onnxruntime_int8 = pytest.mark.skipif(
     not ONNXRUNTIME_INT8_EXACT,
     reason="onnxruntime's INT8 kernels saturate u8*s8 pairs at int16 on CPUs without VNNI or AMX "
@@ -99,22 +96,29 @@ needs_exact_onnxruntime_int8 = pytest.mark.skipif(
 
 def pytest_terminal_summary(terminalreporter):
     """Which kernels run, and which tests skip, depends on the CPU: the last lines say which one this was."""
-    with open("/proc/cpuinfo") as f:
-        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
-    isa = [flag for flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
-           if flag in cpu_flags()]
-    terminalreporter.write_line(f"CPU: {model}, {os.cpu_count()} CPUs, ISA: {' '.join(isa)}; "
-                                f"onnxruntime {ort.__version__}, its INT8 kernels exact: {ONNXRUNTIME_INT8_EXACT}")
+    terminalreporter.write_line(f"CPU: {machine_description()}; onnxruntime {ort.__version__}, "
+                                f"its INT8 kernels exact: {ONNXRUNTIME_INT8_EXACT}")
 
 
-def compare_with_onnxruntime(octet_logits, onnx_path, x_npy, step, int8_kernels=True):
-    """(top-1 agreement, |octet - onnxruntime| in output steps) of octet's logits against
-    onnxruntime running `onnx_path` on the same inputs. With int8_kernels=False onnxruntime
-    runs a QDQ model as written, QuantizeLinear and DequantizeLinear around float operators
-    (no graph optimisation): the model's arithmetic on any CPU, a reference rather than a peer."""
+# A QDQ model, inputs, and octet's logits on them, for the onnxruntime agreement tests
+# (tests/export/test_qdq_export.py, tests/import/test_explicit_qdq.py).
+QdqRun = collections.namedtuple("QdqRun", "label qdq_path x_npy octet_logits step")
+
+
+def check_onnxruntime_agreement(run, int8_kernels):
+    """|octet - onnxruntime| in logit steps for `run` (a QdqRun), after asserting top-1 agreement >= 0.99.
+    With int8_kernels onnxruntime fuses the Q/DQ graph into its integer kernels; without, it runs
+    it as written, QuantizeLinear and DequantizeLinear around float operators (no graph
+    optimisation): the model's arithmetic on any CPU, a reference rather than a peer."""
     options = ort.SessionOptions()
     if not int8_kernels:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    want = session.run(None, {"input": np.load(x_npy)})[0]
-    return (octet_logits.argmax(1) == want.argmax(1)).mean(), np.abs(octet_logits - want) / step
+    session = ort.InferenceSession(str(run.qdq_path), options, providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input": np.load(run.x_npy)})[0]
+    agreement = (run.octet_logits.argmax(1) == want.argmax(1)).mean()
+    steps = np.abs(run.octet_logits - want) / run.step
+    print(f"{run.label}: top-1 agreement {agreement:.4f}, |octet - onnxruntime| max {steps.max():.2f} "
+          f"mean {steps.mean():.4f} logit steps, {(steps > 0.5).sum()} of {steps.size} over half a step apart "
+          f"(step {run.step:.4g})")
+    assert agreement >= 0.99
+    return steps

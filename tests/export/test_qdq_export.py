@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import (LENET, REPO, SAMPLE_MODELS, assert_one_line_error, compare_with_onnxruntime,
+from conftest import (LENET, REPO, SAMPLE_MODELS, QdqRun, assert_one_line_error, check_onnxruntime_agreement,
                       needs_exact_onnxruntime_int8)
 
 CALIBRATION_IMAGES = 256
@@ -25,7 +25,7 @@ def read_cache_scale(cache_path, tensor):
 
 @pytest.fixture(scope="module", params=SAMPLE_MODELS)
 def exported(request, run_octet, fashion_npy, infer_outputs, tmp_path_factory):
-    """(model, exported QDQ model, test inputs, octet's logits on them, logit step) per sample model."""
+    """A QdqRun per sample model: its exported QDQ model and octet's engine's logits."""
     model = request.param
     onnx_path = os.path.join(REPO, "models", f"{model}.onnx")
     if not os.path.exists(onnx_path):
@@ -38,12 +38,11 @@ def exported(request, run_octet, fashion_npy, infer_outputs, tmp_path_factory):
     # The logits leave the last layer in float, but calibration measured their
     # range too: its scale is the step an INT8 logit would have.
     step = read_cache_scale(cache_path, "logits")
-    return model, qdq_path, x_npy, infer_outputs(plan_path, x_npy)["logits"], step
+    return QdqRun(model, qdq_path, x_npy, infer_outputs(plan_path, x_npy)["logits"], step)
 
 
 def test_exported_qdq_model_is_standard_onnx(exported):
-    _, qdq_path, _, _, _ = exported
-    model = onnx.load(str(qdq_path))
+    model = onnx.load(str(exported.qdq_path))
     onnx.checker.check_model(model, full_check=True)
     op_types = {n.op_type for n in model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= op_types
@@ -51,18 +50,9 @@ def test_exported_qdq_model_is_standard_onnx(exported):
     assert "octet" not in {o.domain for o in model.opset_import}
 
 
-def check_agreement(exported, int8_kernels):
-    model, qdq_path, x_npy, octet_logits, step = exported
-    agreement, steps = compare_with_onnxruntime(octet_logits, qdq_path, x_npy, step, int8_kernels)
-    print(f"{model}: top-1 agreement {agreement:.4f}, |octet - onnxruntime| max {steps.max():.2f} "
-          f"mean {steps.mean():.4f} logit steps (step {step:.4g})")
-    assert agreement >= 0.99
-    return steps
-
-
 def test_exported_qdq_model_means_the_engine(exported):
     """onnxruntime running the exported Q/DQ graph as written computes what the engine does."""
-    steps = check_agreement(exported, int8_kernels=False)
+    steps = check_onnxruntime_agreement(exported, int8_kernels=False)
     # Both run the same integer network with the same scales; onnxruntime sums the
     # dequantized products in float, so an intermediate int8 value near a rounding
     # tie can land one step apart, which the logits feel attenuated. Measured on an
@@ -74,7 +64,7 @@ def test_exported_qdq_model_means_the_engine(exported):
 def test_exported_qdq_model_on_onnxruntime_int8_kernels(exported):
     """The deployment path: onnxruntime fuses the exported graph into its integer kernels
     (QLinearConv, QGemm), and still agrees with the engine."""
-    steps = check_agreement(exported, int8_kernels=True)
+    steps = check_onnxruntime_agreement(exported, int8_kernels=True)
     # As above; some layers (Conv + Relu) stay in float on dequantized values.
     # Measured on an AVX-512 VNNI/AMX Xeon: lenet 0, resnet 0.34, mobilenetv2 0.59 steps.
     assert steps.max() <= 2.0

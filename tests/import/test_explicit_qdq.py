@@ -6,7 +6,7 @@ import pytest
 from onnx import numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from conftest import LENET, compare_with_onnxruntime, needs_exact_onnxruntime_int8
+from conftest import LENET, QdqRun, check_onnxruntime_agreement, needs_exact_onnxruntime_int8
 
 CALIBRATION_IMAGES = 128
 TEST_IMAGES = 500
@@ -32,28 +32,20 @@ def output_step(model_path, output):
 
 @pytest.fixture(scope="module", params=[QuantType.QInt8, QuantType.QUInt8], ids=["s8", "u8"])
 def onnxruntime_qdq(request, fashion_npy, infer_outputs, tmp_path_factory):
-    """(activation type, onnxruntime's QDQ LeNet, test inputs, octet's logits on them, logit step)."""
+    """A QdqRun per activation type: onnxruntime's QDQ LeNet and octet's logits running it."""
     qdq_path = tmp_path_factory.mktemp("ort_qdq") / "lenet_qdq.onnx"
     quantize_static(LENET, str(qdq_path), BatchReader(np.load(fashion_npy("train", CALIBRATION_IMAGES))),
                     quant_format=QuantFormat.QDQ, per_channel=True, activation_type=request.param,
                     weight_type=QuantType.QInt8)
     x_npy = fashion_npy("test", TEST_IMAGES)
-    return request.param, qdq_path, x_npy, infer_outputs(qdq_path, x_npy)["logits"], output_step(qdq_path, "logits")
-
-
-def check_agreement(onnxruntime_qdq, int8_kernels):
-    activation_type, qdq_path, x_npy, octet_logits, step = onnxruntime_qdq
-    agreement, steps = compare_with_onnxruntime(octet_logits, qdq_path, x_npy, step, int8_kernels)
-    print(f"{activation_type}: top-1 agreement {agreement:.4f}, |octet - onnxruntime| max {steps.max():.2f} steps, "
-          f"{(steps > 0.5).sum()} of {steps.size} logits differ (step {step:.4g})")
-    assert agreement >= 0.99
-    return steps
+    return QdqRun(request.param, qdq_path, x_npy, infer_outputs(qdq_path, x_npy)["logits"],
+                  output_step(qdq_path, "logits"))
 
 
 def test_onnxruntime_qdq_model_runs_as_written(onnxruntime_qdq):
     """octet runs the Q/DQ graph with the model's scales: onnxruntime running it
     unoptimised (QuantizeLinear, DequantizeLinear, float operators) gives the same logits."""
-    steps = check_agreement(onnxruntime_qdq, int8_kernels=False)
+    steps = check_onnxruntime_agreement(onnxruntime_qdq, int8_kernels=False)
     # The logits are dequantized int8 values, so they differ by whole steps: a value
     # near a rounding boundary can fall either way when float sums run in another order.
     # Measured on an AVX-512 VNNI/AMX Xeon (s8 and u8 alike: the same grid, zero point
@@ -64,12 +56,12 @@ def test_onnxruntime_qdq_model_runs_as_written(onnxruntime_qdq):
 @needs_exact_onnxruntime_int8
 def test_onnxruntime_qdq_model_on_its_int8_kernels(onnxruntime_qdq):
     """onnxruntime fuses the Q/DQ graph into integer kernels (QLinearConv, QGemm); they agree too."""
-    steps = check_agreement(onnxruntime_qdq, int8_kernels=True)
+    steps = check_onnxruntime_agreement(onnxruntime_qdq, int8_kernels=True)
     # Measured on an AVX-512 VNNI/AMX Xeon: at most 1 step, on 3 of 5000 logits; 2 steps leaves margin.
     assert steps.max() <= 2
 
 
 def test_onnxruntime_qdq_model_builds_int8_without_calibration(onnxruntime_qdq, run_octet, tmp_path):
     plan_path = tmp_path / "e.plan"
-    run_octet("build", onnxruntime_qdq[1], "--int8", "-o", plan_path, "--quiet")
+    run_octet("build", onnxruntime_qdq.qdq_path, "--int8", "-o", plan_path, "--quiet")
     assert "calibration: explicit (Q/DQ)" in run_octet("inspect", plan_path).stdout
