@@ -12,6 +12,7 @@ OUT_DIR/calib.npy: 64 seeded standard-normal 3x224x224 samples for INT8 calibrat
 These files are build outputs and must not be committed.
 """
 import argparse
+import inspect
 import os
 
 import numpy as np
@@ -30,10 +31,12 @@ def export(name, out_dir):
     model = MODELS[name](weights=None).eval()
     path = os.path.join(out_dir, name + ".onnx")
     dummy = torch.randn(1, 3, 224, 224)
+    # PyTorch 2.9 and later export through dynamo by default; the TorchScript exporter gives the same graph as 1.13's.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(model, dummy, path, opset_version=13, do_constant_folding=True,
                           input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
     print(f"wrote {path} ({os.path.getsize(path) / 2**20:.1f} MiB)", flush=True)
 
 

@@ -30,3 +30,29 @@ fi
 # and benchmarks against onnxruntime, octet's oracle and peer, and its pybind11 (2.12
 # or later: Debian's 2.10 cannot run against numpy 2) builds the octet module.
 python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/requirements.txt"
+
+# The CUDA backend (built where nvcc is found) compiles its tensor-core kernels
+# against NVIDIA's CUTLASS headers, from PyPI's nvidia-cutlass wheel.
+cutlass_version=4.2.0.0
+cutlass_dir="$HOME/.cache/octet/nvidia-cutlass-${cutlass_version%.0}"
+if { command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; } && [[ ! -f $cutlass_dir/include/cutlass/cutlass.h ]]; then
+  wheel_dir=$(mktemp -d)
+  python3 -m pip download -q --disable-pip-version-check --no-deps "nvidia-cutlass==$cutlass_version" -d "$wheel_dir"
+  python3 - "$wheel_dir"/nvidia_cutlass-*.whl "$cutlass_dir" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+prefix = "cutlass_library/source/include/"
+tmp = dest + ".partial"
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            path = os.path.join(tmp, "include", name[len(prefix):])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with z.open(name) as src, open(path, "wb") as out:
+                shutil.copyfileobj(src, out)
+shutil.rmtree(dest, ignore_errors=True)
+os.rename(tmp, dest)
+PY
+  rm -rf "$wheel_dir"
+fi

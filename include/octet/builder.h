@@ -13,6 +13,8 @@ namespace octet {
 enum class PrecisionConstraints { kNone, kPrefer, kObey };
 
 struct BuilderConfig {
+  // Where the engine runs (`--device`): the CPU, or the GPU (CUDA backend: INT8 engines).
+  Device device = Device::kCpu;
   bool int8 = false;
   // Reduced-precision permissions, as TensorRT's FP16 / BF16 flags: layers may run a
   // BF16 kernel where kernel selection finds it faster (never layers kept FP32 by a

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "octet/device.h"
 #include "octet/execution_context.h"
 #include "octet/executor.h"
 #include "octet/graph.h"
@@ -20,6 +21,7 @@ struct EngineInfo {
   std::string network_fingerprint;    // Graph::fingerprint() of the source network
   OptimizationProfile profile;        // the input shapes it was built for (empty: any)
   int64_t sub_batch = 0;              // its contexts run larger batches in sub-batches of this many samples (0: whole)
+  Device device = Device::kCpu;       // where it runs; the plan's target records the CPU or GPU architecture
 };
 
 class Engine {

@@ -5,6 +5,7 @@
 #pragma once
 #include <memory>
 
+#include "octet/device.h"
 #include "octet/executor.h"
 
 namespace octet {
@@ -15,7 +16,10 @@ class ExecutionContext {
   // sub_batch samples (the last may be smaller), whose activations stay in the
   // caches; only for networks in which no layer mixes samples (the builder checks,
   // src/builder/sub_batch.h). 0: every batch runs whole.
-  explicit ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch = 0);
+  // Device::kCuda: the executor's kernels are the CUDA backend's; the context owns a
+  // stream, device memory and pinned host buffers (src/runtime/cuda/cuda_runner.h).
+  explicit ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch = 0,
+                            Device device = Device::kCpu);
   ~ExecutionContext();
   ExecutionContext(ExecutionContext&&) noexcept;
   ExecutionContext& operator=(ExecutionContext&&) noexcept;
@@ -37,6 +41,11 @@ class ExecutionContext {
   // Size of the activation arena: the largest planned for the input shapes run
   // so far (0 before the first run).
   size_t peak_activation_bytes() const;
+
+  // GPU contexts: the device time of the last run's network in milliseconds (CUDA
+  // events around the kernels, without the input and output copies), as trtexec's
+  // "GPU Compute Time". 0 on the CPU.
+  double last_gpu_compute_ms() const;
 
  private:
   TensorMap execute_planned(const TensorMap& inputs, const ValueObserver& observer);

@@ -29,6 +29,10 @@ class RunMemory {
   virtual OutputAllocator* allocator_for(size_t node) = 0;
   // Called just after node `node` ran, with its inputs and outputs; may replace outputs.
   virtual void after_node(size_t node, KernelContext& ctx) = 0;
+  // For GPU runs: the CUDA stream every kernel launches on, and scratch device memory
+  // (KernelContext::stream / device_scratch). Null for CPU runs.
+  virtual void* stream() { return nullptr; }
+  virtual void* device_scratch(size_t bytes) { return nullptr; }
 };
 
 // The input shapes an engine accepts, as TensorRT's optimisation profile: per

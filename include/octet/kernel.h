@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/device.h"
 #include "octet/graph.h"
 #include "octet/tensor.h"
 
@@ -30,6 +31,11 @@ struct KernelContext {
   OutputAllocator* allocator = nullptr;   // where make_output puts outputs; null: the heap
   // Set by the executor: whether input i's memory may be overwritten (see can_overwrite_input).
   std::function<bool(size_t)> overwritable;
+  // GPU kernels (Device::kCuda): the run's CUDA stream (a cudaStream_t) to launch on,
+  // and scratch device memory of at least the bytes asked for, valid until the node
+  // returns (the execution context owns it). Null on the CPU.
+  void* stream = nullptr;
+  std::function<void*(size_t bytes)> device_scratch;
 
   size_t num_inputs() const { return inputs.size(); }
   // True when no one reads input i's memory after this node: a kernel may then
@@ -77,6 +83,8 @@ struct KernelDef {
   // kBFloat16 for a kernel that computes an FP32 node in BF16 (FP32 accumulation):
   // kernel selection considers it only when the build allows BF16 (BuilderConfig::bf16).
   DType reduced_precision = DType::kUndefined;
+  // Where it runs: GPU kernels read and write device memory (KernelContext::stream).
+  Device device = Device::kCpu;
 
   // The kernel for `node`: the prepared one, or a wrapper around fn. Null when
   // the preparer declines the node.
@@ -101,8 +109,9 @@ class KernelRegistry {
   const KernelDef* find(const std::string& domain, const std::string& op_type, int64_t opset,
                         const std::string& backend = "reference") const;
   std::vector<std::string> op_types(const std::string& backend = "reference") const;
-  // Every backend with a kernel for op_type at that opset, in registration order.
-  std::vector<const KernelDef*> candidates(const std::string& domain, const std::string& op_type, int64_t opset) const;
+  // Every backend of that device with a kernel for op_type at that opset, in registration order.
+  std::vector<const KernelDef*> candidates(const std::string& domain, const std::string& op_type, int64_t opset,
+                                           Device device = Device::kCpu) const;
 
  private:
   std::vector<KernelDef> defs_;

@@ -151,6 +151,23 @@ int64_t choose_kernels(Graph& graph, const BuilderConfig& config) {
   return sub_batch;
 }
 
+// A GPU engine: every layer on the CUDA backend (its kernels pick their own
+// variant by shape), checked by binding them, which also needs the GPU.
+void bind_cuda_kernels(Graph& graph, const BuilderConfig& config) {
+  if (const std::string why = why_no_cuda_device(); !why.empty()) throw Error("--device cuda: " + why);
+  for (auto& node : graph.nodes) {
+    if (is_plugin_node(node))
+      throw UnsupportedError(node.describe() + ": plugin layers run on the CPU only (octet has no GPU plugin interface yet)");
+    const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, graph.opset(node.domain), "cuda");
+    if (!def || !def->bind(node, graph))
+      throw UnsupportedError(node.describe() + ": the CUDA backend has no kernel for this " + node.op_type +
+                             (node.domain.empty() ? "" : " (" + node.domain + ")") +
+                             (def ? " configuration" : "") + "; build for the CPU, or keep the layer INT8");
+    node.backend = "cuda";
+  }
+  if (config.fp16) config.log("FP16: the CUDA backend runs INT8 engines' layers in INT8, and has no FP16 kernels yet");
+}
+
 Engine build_network(const Graph& imported, const BuilderConfig& config) {
   EngineInfo info;
   // Calibration caches are keyed by the imported network, not the optimised one.
@@ -237,7 +254,12 @@ Engine build_engine(const Graph& network, const BuilderConfig& config) {
   // The plan keeps each plugin's serialized state, not its fields.
   freeze_plugin_states(graph);
   EngineInfo info = built.info();
-  info.sub_batch = choose_kernels(graph, config);
+  if (config.device == Device::kCuda) {
+    info.device = Device::kCuda;
+    bind_cuda_kernels(graph, config);
+  } else {
+    info.sub_batch = choose_kernels(graph, config);
+  }
   return Engine(std::move(graph), std::move(scales), std::move(info));
 }
 

@@ -6,6 +6,9 @@
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/reference/reference_kernels.h"
 #include "kernels/x86/x86_kernels.h"
+#ifdef OCTET_HAVE_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
 
 namespace octet {
 
@@ -54,6 +57,9 @@ KernelRegistry& KernelRegistry::global() {
     register_reference_kernels(*r);
     register_onednn_kernels(*r);
     register_x86_kernels(*r);
+#ifdef OCTET_HAVE_CUDA
+    register_cuda_kernels(*r);
+#endif
     return r;
   }();
   return *registry;
@@ -88,11 +94,13 @@ std::unique_ptr<PreparedKernel> KernelDef::bind(const Node& node, const Graph& g
 }
 
 std::vector<const KernelDef*> KernelRegistry::candidates(const std::string& domain, const std::string& op_type,
-                                                         int64_t opset) const {
+                                                         int64_t opset, Device device) const {
   const std::string d = domain == "ai.onnx" ? "" : domain;
   std::vector<const KernelDef*> found;
   for (const auto& k : defs_)
-    if (k.op_type == op_type && k.domain == d && opset >= k.since_version && opset <= k.end_version) found.push_back(&k);
+    if (k.op_type == op_type && k.domain == d && k.device == device && opset >= k.since_version &&
+        opset <= k.end_version)
+      found.push_back(&k);
   return found;
 }
 

@@ -98,6 +98,15 @@ Target parse_target(const std::string& target) {
 // Refuses a plan for another architecture or needing features this CPU lacks; a
 // plan built on a CPU with fewer features loads.
 void check_target(const std::string& plan_target, const std::string& origin) {
+  if (plan_target.rfind("cuda:", 0) == 0) {
+    const std::string why = why_no_cuda_device();
+    if (!why.empty()) throw Error(origin + ": plan was built for GPU target '" + plan_target + "'; " + why);
+    const std::string here = cuda_device_target();
+    if (here != plan_target)
+      throw Error(origin + ": plan was built for GPU target '" + plan_target + "', this GPU is '" + here +
+                  "' (rebuild the plan on this GPU)");
+    return;
+  }
   const Target wanted = parse_target(plan_target), here = parse_target(current_target());
   if (wanted.arch != here.arch)
     throw Error(origin + ": plan was built for target '" + plan_target + "', this machine is '" + current_target() + "'");
@@ -314,7 +323,7 @@ std::string Engine::serialize() const {
   file.bytes().append(kMagic, sizeof kMagic);
   file.pod<uint32_t>(kFormatVersion);
   file.str(OCTET_VERSION);
-  file.str(current_target());
+  file.str(info_.device == Device::kCuda ? cuda_device_target() : current_target());
   file.pod<uint64_t>(p.bytes().size());
   const size_t padding = padding_to_alignment(file.bytes().size() + 1);
   file.pod<uint8_t>(static_cast<uint8_t>(padding));
@@ -359,6 +368,7 @@ Engine read_plan(std::string_view bytes, const std::string& origin, std::shared_
 
   Reader p(payload, origin, std::move(owner));
   EngineInfo info;
+  info.device = target.rfind("cuda:", 0) == 0 ? Device::kCuda : Device::kCpu;
   info.precision = p.str();
   info.calibration = p.str();
   info.network_fingerprint = p.str();
@@ -421,7 +431,7 @@ Engine Engine::deserialize(std::string_view bytes, const std::string& origin) { 
 ExecutionContext Engine::create_execution_context() const {
   SharedExecutor& shared = *shared_executor_;
   std::call_once(shared.bound, [&] { shared.executor = std::make_shared<const Executor>(make_executor()); });
-  return ExecutionContext(shared.executor, info_.sub_batch);
+  return ExecutionContext(shared.executor, info_.sub_batch, info_.device);
 }
 
 void Engine::save(const std::string& path) const { write_file_atomically(path, serialize()); }

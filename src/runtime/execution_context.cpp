@@ -7,91 +7,23 @@
 #include <new>
 #include <vector>
 
+#include "runtime/device_runner.h"
 #include "runtime/memory_planner.h"
 
 namespace octet {
 namespace {
 
-// Whether `p` lies in the `bytes` bytes from `begin`.
-bool points_into(const void* p, const void* begin, size_t bytes) {
-  const auto at = reinterpret_cast<uintptr_t>(p), start = reinterpret_cast<uintptr_t>(begin);
-  return at >= start && at - start < bytes;
-}
-
-// A run with every output on the heap, recording what the memory planner needs:
-// each output's size, and whether it is made by make_output or views an input.
-class OutputRecorder : public RunMemory, public OutputAllocator {
+// Places outputs in a host arena.
+class HostArenaPlacement : public ArenaPlacement {
  public:
-  explicit OutputRecorder(const Graph& graph) : recorded_(graph.nodes.size()) {
-    for (size_t i = 0; i < graph.nodes.size(); ++i) recorded_[i].resize(graph.nodes[i].outputs.size());
-  }
+  HostArenaPlacement(const ActivationPlan& plan, const std::shared_ptr<void>& arena, size_t arena_bytes)
+      : ArenaPlacement(plan, static_cast<char*>(arena.get()), arena_bytes), arena_(arena) {}
 
-  OutputAllocator* allocator_for(size_t node) override {
-    node_ = node;
-    return this;
-  }
-  Tensor allocate(size_t index, DType, const Shape&) override {
-    recorded_[node_][index].from_make_output = true;
-    return {};
-  }
-  void after_node(size_t node, KernelContext& ctx) override {
-    for (size_t o = 0; o < ctx.outputs.size(); ++o) {
-      const Tensor& out = ctx.outputs[o];
-      RecordedOutput& r = recorded_[node][o];
-      r.bytes = out.nbytes();
-      if (r.from_make_output || out.empty()) continue;
-      for (size_t in = 0; in < ctx.num_inputs(); ++in)
-        if (ctx.has_input(in) && points_into(out.raw(), ctx.inputs[in]->raw(), ctx.inputs[in]->nbytes()))
-          r.aliased_input = static_cast<int>(in);
-    }
-  }
-
-  const std::vector<std::vector<RecordedOutput>>& recorded() const { return recorded_; }
+ protected:
+  Tensor arena_view(DType dtype, const Shape& shape, char* at) override { return Tensor::view(dtype, shape, at, arena_); }
 
  private:
-  std::vector<std::vector<RecordedOutput>> recorded_;  // [node][output]
-  size_t node_ = 0;
-};
-
-// A run placing outputs in the arena as the plan says.
-class ArenaPlacement : public RunMemory, public OutputAllocator {
- public:
-  ArenaPlacement(const ActivationPlan& plan, const std::shared_ptr<void>& arena, size_t arena_bytes)
-      : plan_(plan), arena_(arena), base_(static_cast<char*>(arena.get())), arena_bytes_(arena_bytes) {}
-
-  OutputAllocator* allocator_for(size_t node) override {
-    node_ = node;
-    return this;
-  }
-  Tensor allocate(size_t index, DType dtype, const Shape& shape) override {
-    const OutputPlacement& slot = plan_.outputs[node_][index];
-    // A value-dependent shape may differ from the planned run's: then it goes on the heap.
-    if (slot.bytes == 0 || std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; }) ||
-        static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype) != slot.bytes)
-      return {};
-    return Tensor::view(dtype, shape, base_ + slot.offset, arena_);
-  }
-  // An output in arena memory other than its slot or its planned view would be
-  // overwritten before its last reader, so it is copied to the heap.
-  void after_node(size_t node, KernelContext& ctx) override {
-    for (size_t o = 0; o < ctx.outputs.size(); ++o) {
-      Tensor& out = ctx.outputs[o];
-      if (!points_into(out.raw(), base_, arena_bytes_)) continue;
-      const OutputPlacement& slot = plan_.outputs[node][o];
-      const bool in_slot = slot.bytes > 0 && out.raw() == base_ + slot.offset;
-      const int source = slot.aliased_input;
-      const bool planned_view = source >= 0 && ctx.has_input(source) &&
-                                points_into(out.raw(), ctx.inputs[source]->raw(), ctx.inputs[source]->nbytes());
-      if (!in_slot && !planned_view) out = out.clone();
-    }
-  }
-
- private:
-  const ActivationPlan& plan_;
   const std::shared_ptr<void>& arena_;
-  char* base_;
-  size_t arena_bytes_;
-  size_t node_ = 0;
 };
 
 std::shared_ptr<void> allocate_arena(size_t bytes) {
@@ -105,15 +37,22 @@ struct ExecutionContext::State {
   std::map<std::vector<Shape>, ActivationPlan> plans;  // by input shapes, in graph input order
   std::shared_ptr<void> arena;                         // sized for the largest plan
   size_t arena_bytes = 0;
+  std::unique_ptr<GpuRunner> gpu;                      // a GPU context's stream and memory
 };
 
-ExecutionContext::ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch)
-    : executor_(std::move(executor)), sub_batch_(sub_batch), state_(std::make_unique<State>()) {}
+ExecutionContext::ExecutionContext(std::shared_ptr<const Executor> executor, int64_t sub_batch, Device device)
+    : executor_(std::move(executor)), sub_batch_(sub_batch), state_(std::make_unique<State>()) {
+  if (device == Device::kCuda) state_->gpu = make_cuda_runner(*executor_);
+}
 ExecutionContext::~ExecutionContext() = default;
 ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
 ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = default;
 
-size_t ExecutionContext::peak_activation_bytes() const { return state_->arena_bytes; }
+size_t ExecutionContext::peak_activation_bytes() const {
+  return state_->gpu ? state_->gpu->activation_bytes() : state_->arena_bytes;
+}
+
+double ExecutionContext::last_gpu_compute_ms() const { return state_->gpu ? state_->gpu->last_compute_ms() : 0.0; }
 
 namespace {
 // The batch size all of the graph's inputs share along dim 0, or 0 when they do not.
@@ -130,6 +69,10 @@ int64_t common_batch(const Graph& graph, const TensorMap& inputs) {
 
 TensorMap ExecutionContext::execute(const TensorMap& inputs, const ValueObserver& observer) {
   executor_->check_inputs(inputs);
+  if (state_->gpu) {
+    if (observer) throw Error("a GPU execution context runs without value observers (calibration runs on the CPU)");
+    return state_->gpu->execute(inputs);
+  }
   const int64_t batch = sub_batch_ > 0 && !observer ? common_batch(executor_->graph(), inputs) : 0;
   if (batch <= sub_batch_) return execute_planned(inputs, observer);
   TensorMap outputs;
@@ -162,7 +105,7 @@ TensorMap ExecutionContext::execute_planned(const TensorMap& inputs, const Value
     shapes.push_back(it == inputs.end() ? Shape{} : it->second.shape());
   }
   if (auto plan = state_->plans.find(shapes); plan != state_->plans.end()) {
-    ArenaPlacement placement(plan->second, state_->arena, state_->arena_bytes);
+    HostArenaPlacement placement(plan->second, state_->arena, state_->arena_bytes);
     return executor_->run_checked(inputs, observer, &placement);
   }
   OutputRecorder recorder(graph);

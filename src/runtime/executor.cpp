@@ -118,7 +118,10 @@ TensorMap Executor::run_checked(const TensorMap& inputs, const ValueObserver& ob
     const Node& node = graph_.nodes[i];
     const Step& step = steps_[i];
     KernelContext ctx{node, step.opset, {}, std::vector<Tensor>(node.outputs.size())};
-    if (memory) ctx.allocator = memory->allocator_for(i);
+    if (memory) {
+      ctx.allocator = memory->allocator_for(i);
+      if ((ctx.stream = memory->stream())) ctx.device_scratch = [memory](size_t bytes) { return memory->device_scratch(bytes); };
+    }
     // A dying input may be overwritten unless its memory is also another live
     // value's (a Reshape's view of it, a graph input).
     ctx.overwritable = [&](size_t k) {

@@ -1,6 +1,7 @@
 #include "runtime/memory_planner.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -103,6 +104,68 @@ ActivationPlan plan_activations(const Graph& graph, const std::vector<std::vecto
     }
   }
   return plan;
+}
+
+namespace {
+// Whether `p` lies in the `bytes` bytes from `begin`.
+bool points_into(const void* p, const void* begin, size_t bytes) {
+  const auto at = reinterpret_cast<uintptr_t>(p), start = reinterpret_cast<uintptr_t>(begin);
+  return at >= start && at - start < bytes;
+}
+}  // namespace
+
+OutputRecorder::OutputRecorder(const Graph& graph) : recorded_(graph.nodes.size()) {
+  for (size_t i = 0; i < graph.nodes.size(); ++i) recorded_[i].resize(graph.nodes[i].outputs.size());
+}
+
+OutputAllocator* OutputRecorder::allocator_for(size_t node) {
+  node_ = node;
+  return this;
+}
+
+Tensor OutputRecorder::allocate(size_t index, DType dtype, const Shape& shape) {
+  recorded_[node_][index].from_make_output = true;
+  return place(dtype, shape);
+}
+
+void OutputRecorder::after_node(size_t node, KernelContext& ctx) {
+  for (size_t o = 0; o < ctx.outputs.size(); ++o) {
+    const Tensor& out = ctx.outputs[o];
+    RecordedOutput& r = recorded_[node][o];
+    r.bytes = out.nbytes();
+    if (r.from_make_output || out.empty()) continue;
+    for (size_t in = 0; in < ctx.num_inputs(); ++in)
+      if (ctx.has_input(in) && points_into(out.raw(), ctx.inputs[in]->raw(), ctx.inputs[in]->nbytes()))
+        r.aliased_input = static_cast<int>(in);
+  }
+}
+
+OutputAllocator* ArenaPlacement::allocator_for(size_t node) {
+  node_ = node;
+  return this;
+}
+
+Tensor ArenaPlacement::allocate(size_t index, DType dtype, const Shape& shape) {
+  const OutputPlacement& slot = plan_.outputs[node_][index];
+  if (slot.bytes == 0) return off_arena(node_, index, dtype, shape);
+  // A value-dependent shape may differ from the planned run's: then it goes on the heap.
+  if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; }) ||
+      static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype) != slot.bytes)
+    return {};
+  return arena_view(dtype, shape, base_ + slot.offset);
+}
+
+void ArenaPlacement::after_node(size_t node, KernelContext& ctx) {
+  for (size_t o = 0; o < ctx.outputs.size(); ++o) {
+    Tensor& out = ctx.outputs[o];
+    if (!points_into(out.raw(), base_, arena_bytes_)) continue;
+    const OutputPlacement& slot = plan_.outputs[node][o];
+    const bool in_slot = slot.bytes > 0 && out.raw() == base_ + slot.offset;
+    const int source = slot.aliased_input;
+    const bool planned_view = source >= 0 && ctx.has_input(source) &&
+                              points_into(out.raw(), ctx.inputs[source]->raw(), ctx.inputs[source]->nbytes());
+    if (!in_slot && !planned_view) misplaced(out);
+  }
 }
 
 }  // namespace octet

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "octet/executor.h"
 #include "octet/graph.h"
 
 namespace octet {
@@ -53,5 +54,49 @@ struct ActivationPlan {
 // its source's lifetime). Graph outputs, and values a graph output views, stay on
 // the heap: they outlive the run. `recorded` is indexed [node][output].
 ActivationPlan plan_activations(const Graph& graph, const std::vector<std::vector<RecordedOutput>>& recorded);
+
+// A run recording what plan_activations needs: each output's size, and whether it
+// is made by make_output or views an input. Outputs go where place() puts them:
+// the heap (an empty tensor) by default; a GPU run gives device memory.
+class OutputRecorder : public RunMemory, public OutputAllocator {
+ public:
+  explicit OutputRecorder(const Graph& graph);
+  OutputAllocator* allocator_for(size_t node) override;
+  Tensor allocate(size_t index, DType dtype, const Shape& shape) override;
+  void after_node(size_t node, KernelContext& ctx) override;
+  const std::vector<std::vector<RecordedOutput>>& recorded() const { return recorded_; }
+
+ protected:
+  virtual Tensor place(DType dtype, const Shape& shape) { return {}; }
+
+ private:
+  std::vector<std::vector<RecordedOutput>> recorded_;  // [node][output]
+  size_t node_ = 0;
+};
+
+// A run placing outputs in an arena as an ActivationPlan says. Outputs the plan
+// keeps out of the arena go where off_arena() puts them (the heap by default); an
+// output in arena memory other than its slot or planned view would be overwritten
+// before its last reader, so misplaced() moves it (a heap copy by default).
+class ArenaPlacement : public RunMemory, public OutputAllocator {
+ public:
+  ArenaPlacement(const ActivationPlan& plan, char* arena, size_t arena_bytes)
+      : plan_(plan), base_(arena), arena_bytes_(arena_bytes) {}
+  OutputAllocator* allocator_for(size_t node) override;
+  Tensor allocate(size_t index, DType dtype, const Shape& shape) override;
+  void after_node(size_t node, KernelContext& ctx) override;
+
+ protected:
+  // A view of `bytes` arena bytes at `at` (its owner keeps the arena alive).
+  virtual Tensor arena_view(DType dtype, const Shape& shape, char* at) = 0;
+  virtual Tensor off_arena(size_t node, size_t index, DType dtype, const Shape& shape) { return {}; }
+  virtual void misplaced(Tensor& output) { output = output.clone(); }
+
+ private:
+  const ActivationPlan& plan_;
+  char* base_;
+  size_t arena_bytes_;
+  size_t node_ = 0;
+};
 
 }  // namespace octet

@@ -34,6 +34,33 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, idx == 0 ? 0 : idx - 1)];
 }
 
+struct Stat {
+  const char* name;
+  double value;
+};
+
+// min, mean, median, p90, p95, p99, max of the times (empty: none).
+std::vector<Stat> summarize(std::vector<double> times) {
+  if (times.empty()) return {};
+  std::sort(times.begin(), times.end());
+  const double mean = std::accumulate(times.begin(), times.end(), 0.0) / times.size();
+  return {{"min", times.front()}, {"mean", mean}, {"median", percentile(times, 50)}, {"p90", percentile(times, 90)},
+          {"p95", percentile(times, 95)}, {"p99", percentile(times, 99)}, {"max", times.back()}};
+}
+
+void print_stats(const char* title, const std::vector<Stat>& stats) {
+  std::printf("%s:", title);
+  for (const auto& s : stats) std::printf(" %s = %.4f", s.name, s.value);
+  std::printf("\n");
+}
+
+std::string stats_json(const std::vector<Stat>& stats) {
+  std::string js = "{";
+  for (size_t i = 0; i < stats.size(); ++i)
+    js += (i ? ", \"" : "\"") + std::string(stats[i].name) + "\": " + std::to_string(stats[i].value);
+  return js + "}";
+}
+
 // Each layer's time in one run: the time between consecutive outputs, as the
 // executor reports each node's outputs right after the node ran.
 void print_layer_profile(ExecutionContext& context, const TensorMap& inputs) {
@@ -73,6 +100,7 @@ Runner add_bench(CLI::App& app) {
     double warmup_ms = 200, duration_s = 3;
     int64_t min_iterations = 1;
     bool profile = false;
+    std::string device;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "model.onnx or engine.plan")->required();
@@ -86,9 +114,16 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--min-iterations", args->min_iterations, "measure at least this many iterations")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--profile", args->profile, "also print each layer's time in one extra run (like trtexec --dumpProfile)");
+  cmd->add_option("--device", args->device, "cpu or cuda: the device the plan must be built for (default: the plan's)");
   return [args] {
     set_num_threads(args->threads);
-    ExecutionContext context = load_engine(args->model).create_execution_context();
+    const Engine engine = load_engine(args->model);
+    if (!args->device.empty() && parse_device(args->device) != engine.info().device)
+      throw Error(args->model + ": the engine runs on the " + device_name(engine.info().device) +
+                  ", not --device " + args->device + " (build the plan with octet build --device " + args->device + ")");
+    const bool gpu = engine.info().device == Device::kCuda;
+    if (gpu && args->profile) throw Error("--profile times layers on the CPU; GPU engines have no layer profile yet");
+    ExecutionContext context = engine.create_execution_context();
     const Graph& g = context.executor().graph();
     std::map<std::string, Shape> shapes;
     for (const auto& s : args->shapes) shapes.merge(parse_shapes("--shape", s));
@@ -103,31 +138,31 @@ Runner add_bench(CLI::App& app) {
     auto warm_end = Clock::now() + std::chrono::duration<double, std::milli>(args->warmup_ms);
     do context.execute(inputs); while (Clock::now() < warm_end);
 
-    std::vector<double> latencies_ms;
+    std::vector<double> latencies_ms, gpu_ms;
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration<double>(args->duration_s);
     while (Clock::now() < end || static_cast<int64_t>(latencies_ms.size()) < args->min_iterations) {
       auto t0 = Clock::now();
       context.execute(inputs);
       latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (gpu) gpu_ms.push_back(context.last_gpu_compute_ms());
     }
     const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
-    std::vector<double> sorted = latencies_ms;
-    std::sort(sorted.begin(), sorted.end());
     const double ips = latencies_ms.size() / total_s;
-    const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / sorted.size();
-    struct Stat { const char* name; double value; };
-    const Stat stats[] = {{"min", sorted.front()}, {"mean", mean}, {"median", percentile(sorted, 50)},
-                          {"p90", percentile(sorted, 90)}, {"p95", percentile(sorted, 95)},
-                          {"p99", percentile(sorted, 99)}, {"max", sorted.back()}};
+    const std::vector<Stat> latency = summarize(latencies_ms), compute = summarize(gpu_ms);
 
     std::printf("=== Performance summary ===\n");
-    std::printf("Model: %s  batch: %lld  threads: %d  iterations: %zu in %.3f s\n", args->model.c_str(),
-                static_cast<long long>(samples), args->threads, latencies_ms.size(), total_s);
+    std::printf("Model: %s  device: %s  batch: %lld  threads: %d  iterations: %zu in %.3f s\n", args->model.c_str(),
+                device_name(engine.info().device), static_cast<long long>(samples), args->threads,
+                latencies_ms.size(), total_s);
     std::printf("Throughput: %.2f inferences/s, %.2f samples/s\n", ips, ips * samples);
-    std::printf("Latency (ms):");
-    for (const auto& s : stats) std::printf(" %s = %.4f", s.name, s.value);
-    std::printf("\n");
+    print_stats(gpu ? "Latency (end to end: input copy, network, output copy; ms)" : "Latency (ms)", latency);
+    // As trtexec's GPU Compute Time: the network on the device, without the copies.
+    if (gpu) {
+      print_stats("GPU Compute Time (ms)", compute);
+      std::printf("GPU compute throughput: %.2f samples/s (batch / median GPU compute time)\n",
+                  samples / (compute[2].value / 1000.0));
+    }
     std::printf("Peak activation memory: %.2f MiB\n", context.peak_activation_bytes() / (1024.0 * 1024.0));
     if (args->profile) print_layer_profile(context, inputs);
     if (!args->json.empty()) {
@@ -136,10 +171,9 @@ Runner add_bench(CLI::App& app) {
       js << "{\"model\": \"" << args->model << "\", \"batch\": " << samples << ", \"threads\": " << args->threads
          << ", \"iterations\": " << latencies_ms.size() << ", \"duration_s\": " << total_s
          << ", \"throughput_inferences_per_s\": " << ips << ", \"throughput_samples_per_s\": " << ips * samples
-         << ", \"latency_ms\": {";
-      for (size_t i = 0; i < std::size(stats); ++i)
-        js << (i ? ", " : "") << "\"" << stats[i].name << "\": " << stats[i].value;
-      js << "}}\n";
+         << ", \"device\": \"" << device_name(engine.info().device) << "\", \"latency_ms\": " << stats_json(latency);
+      if (gpu) js << ", \"gpu_compute_ms\": " << stats_json(compute);
+      js << "}\n";
     }
     return 0;
   };

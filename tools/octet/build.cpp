@@ -119,11 +119,15 @@ Runner add_build(CLI::App& app) {
     std::string sub_batch = "auto", mem_pool_size;
     bool reference_kernels = false;
     std::string min_shapes, opt_shapes, max_shapes;
+    std::string device = "cpu";
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "model.onnx")->required();
   cmd->add_option("-o,--output", a->output, "engine.plan to write")->required();
   cmd->add_flag("--int8", a->int8, "quantize to INT8 (calibrated, or with the model's own Q/DQ scales)");
+  cmd->add_option("--device", a->device,
+                  "cpu, or cuda: an engine for this machine's GPU (INT8 engines; calibration runs on the CPU, "
+                  "and its cache serves either)")->capture_default_str();
   cmd->add_flag("--bf16", a->bf16, "allow BF16 kernels where they are faster (CPUs with avx512_bf16 or AMX)");
   cmd->add_flag("--fp16", a->fp16, "allow FP16 kernels (trtexec's flag; CPUs have none, so layers stay FP32)");
   cmd->add_option("--calibrator", a->calibrator,
@@ -170,6 +174,7 @@ Runner add_build(CLI::App& app) {
     Graph network = import_onnx_file(a->model);
     BuilderConfig config;
     config.int8 = a->int8;
+    config.device = parse_device(a->device);
     config.bf16 = a->bf16;
     config.fp16 = a->fp16;
     config.select_kernels = !a->reference_kernels;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "commands.h"
@@ -17,13 +18,14 @@ namespace {
 
 // Signal and error energy of one tensor, summed over batches.
 struct ErrorStats {
-  double signal = 0, noise = 0, max_abs = 0;
+  double signal = 0, noise = 0, max_abs = 0, reference_max_abs = 0;
   void add(const std::vector<float>& ref, const std::vector<float>& got) {
     for (size_t i = 0; i < ref.size(); ++i) {
       const double e = static_cast<double>(got[i]) - ref[i];
       signal += static_cast<double>(ref[i]) * ref[i];
       noise += e * e;
       max_abs = std::max(max_abs, std::abs(e));
+      reference_max_abs = std::max(reference_max_abs, std::abs(static_cast<double>(ref[i])));
     }
   }
   double sqnr_db() const { return noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise); }
@@ -80,6 +82,12 @@ Runner add_compare(CLI::App& app) {
                    a->model.c_str());
     const Executor ref_exec = reference.make_executor();
     const Executor eng_exec = engine.make_executor();
+    // A GPU engine runs in its execution context, which observes no layers: then only outputs are compared.
+    const bool per_layer_run = reference.info().device == Device::kCpu && engine.info().device == Device::kCpu;
+    auto gpu_context = [](const Engine& e) {
+      return e.info().device == Device::kCuda ? std::make_optional(e.create_execution_context()) : std::nullopt;
+    };
+    std::optional<ExecutionContext> ref_gpu = gpu_context(reference), eng_gpu = gpu_context(engine);
     // The engine's channels-last values (docs/graph_passes.md) are compared in NCHW order.
     std::set<std::string> channels_last;
     for (const auto& node : engine.graph().nodes)
@@ -102,10 +110,10 @@ Runner add_compare(CLI::App& app) {
       const int64_t end = std::min(n, begin + a->batch);
       const TensorMap feed = {{input, slice_batch(data, begin, end)}};
       std::map<std::string, std::vector<float>> ref_values;
-      const TensorMap ref_out = ref_exec.run(feed, [&](const std::string& name, const Tensor& t) {
-        if (t.dtype() == DType::kFloat32) ref_values[name] = t.to_floats();
+      const TensorMap ref_out = ref_gpu ? ref_gpu->execute(feed) : ref_exec.run(feed, [&](const std::string& name, const Tensor& t) {
+        if (per_layer_run && t.dtype() == DType::kFloat32) ref_values[name] = t.to_floats();
       });
-      const TensorMap eng_out = eng_exec.run(feed, [&](const std::string& name, const Tensor& t) {
+      const TensorMap eng_out = eng_gpu ? eng_gpu->execute(feed) : eng_exec.run(feed, [&](const std::string& name, const Tensor& t) {
         if (auto it = ref_values.find(name); it != ref_values.end() && t.numel() == static_cast<int64_t>(it->second.size()))
           per_layer[name].add(it->second, channels_last.count(name) && t.rank() == 4
                                               ? real_values(permuted(t, kNhwcToNchw), engine, name)
@@ -128,7 +136,7 @@ Runner add_compare(CLI::App& app) {
     std::printf("Outputs:\n");
     for (const auto& [name, s] : per_output)
       std::printf("  %s: max abs error %.6g, SQNR %.2f dB\n", name.c_str(), s.max_abs, s.sqnr_db());
-    std::printf("Per-layer SQNR (engine vs FP32, network order):\n");
+    if (per_layer_run) std::printf("Per-layer SQNR (engine vs FP32, network order):\n");
     for (const auto& node : reference.graph().nodes)
       for (const auto& out : node.outputs)
         if (auto it = per_layer.find(out); it != per_layer.end())
@@ -144,7 +152,8 @@ Runner add_compare(CLI::App& app) {
       js << ", \"outputs\": {";
       bool first = true;
       for (const auto& [name, s] : per_output) {
-        js << (first ? "" : ", ") << "\"" << name << "\": {\"max_abs\": " << s.max_abs << ", \"sqnr_db\": " << s.sqnr_db() << "}";
+        js << (first ? "" : ", ") << "\"" << name << "\": {\"max_abs\": " << s.max_abs << ", \"reference_max_abs\": " << s.reference_max_abs
+           << ", \"sqnr_db\": " << s.sqnr_db() << "}";
         first = false;
       }
       js << "}, \"layers\": {";

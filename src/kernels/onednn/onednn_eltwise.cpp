@@ -118,24 +118,9 @@ class Int8AddKernel : public PreparedKernel {
  public:
   explicit Int8AddKernel(const Node& node) {
     const KernelContext ctx{node, 1, {}, {}};
-    output_dtype_ = int8::read_output_dtype(ctx);
-    const int8::Activation activation = int8::read_activation(ctx);
-    const float a_scale = int8::read_scale(ctx, "a_scale");
-    const float b_scale = int8::read_scale(ctx, "b_scale");
-    if (output_dtype_ == DType::kFloat32) {
-      sa_ = a_scale;
-      sb_ = b_scale;
-      clamped_ = activation.kind != int8::Activation::kNone;
-      lo_ = activation.kind == int8::Activation::kRelu ? 0.0f : activation.clip_min;
-      hi_ = activation.kind == int8::Activation::kRelu ? std::numeric_limits<float>::infinity() : activation.clip_max;
-      return;
-    }
-    const float y_scale = int8::read_scale(ctx, "y_scale");
-    sa_ = static_cast<float>(static_cast<double>(a_scale) / y_scale);
-    sb_ = static_cast<float>(static_cast<double>(b_scale) / y_scale);
-    if (!std::isfinite(sa_) || !std::isfinite(sb_)) ctx.fail("a_scale / y_scale or b_scale / y_scale overflows float");
-    lo_ = static_cast<float>(activation.int8_lo(y_scale));
-    hi_ = static_cast<float>(activation.int8_hi(y_scale));
+    const int8::AddRequantizer r = int8::read_add_requantizer(ctx);
+    output_dtype_ = r.output_dtype;
+    sa_ = r.ra, sb_ = r.rb, clamped_ = r.clamped, lo_ = r.lo, hi_ = r.hi;
   }
 
   void run(KernelContext& ctx) const override {

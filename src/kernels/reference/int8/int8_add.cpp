@@ -37,8 +37,8 @@ void int8_add_kernel(KernelContext& ctx) {
     return;
   }
   const float y_scale = int8::read_scale(ctx, "y_scale");
-  const float a_ratio = static_cast<float>(static_cast<double>(a_scale) / y_scale);
-  const float b_ratio = static_cast<float>(static_cast<double>(b_scale) / y_scale);
+  const float a_ratio = int8::scale_ratio(a_scale, y_scale);
+  const float b_ratio = int8::scale_ratio(b_scale, y_scale);
   if (!std::isfinite(a_ratio) || !std::isfinite(b_ratio)) ctx.fail("a_scale / y_scale or b_scale / y_scale overflows float");
   const int32_t lo = activation.int8_lo(y_scale), hi = activation.int8_hi(y_scale);
   int8_t* out = y.data<int8_t>();

@@ -2,6 +2,7 @@
 #include "kernels/reference/int8/int8_kernels.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "octet/parallel.h"
@@ -49,6 +50,30 @@ Activation read_activation(const KernelContext& ctx) {
     ctx.fail("activation must be \"none\", \"relu\" or \"clip\", got \"" + v + "\"");
   }
   return a;
+}
+
+AddRequantizer read_add_requantizer(const KernelContext& ctx) {
+  AddRequantizer r;
+  r.output_dtype = read_output_dtype(ctx);
+  const Activation activation = read_activation(ctx);
+  const float a_scale = read_scale(ctx, "a_scale");
+  const float b_scale = read_scale(ctx, "b_scale");
+  if (r.output_dtype == DType::kFloat32) {
+    r.ra = a_scale;
+    r.rb = b_scale;
+    r.clamped = activation.kind != Activation::kNone;
+    r.lo = activation.kind == Activation::kRelu ? 0.0f : activation.clip_min;
+    r.hi = activation.kind == Activation::kRelu ? std::numeric_limits<float>::infinity() : activation.clip_max;
+    return r;
+  }
+  const float y_scale = read_scale(ctx, "y_scale");
+  r.ra = scale_ratio(a_scale, y_scale);
+  r.rb = scale_ratio(b_scale, y_scale);
+  if (!std::isfinite(r.ra) || !std::isfinite(r.rb)) ctx.fail("a_scale / y_scale or b_scale / y_scale overflows float");
+  r.clamped = true;
+  r.lo = static_cast<float>(activation.int8_lo(y_scale));
+  r.hi = static_cast<float>(activation.int8_hi(y_scale));
+  return r;
 }
 
 Requantizer read_requantizer(const KernelContext& ctx, int64_t channels) {

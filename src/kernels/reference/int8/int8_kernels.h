@@ -44,6 +44,19 @@ struct Requantizer {
 // `channels` is the number of output channels w_scales must match.
 Requantizer read_requantizer(const KernelContext& ctx, int64_t channels);
 
+// Int8Add's arithmetic, read from a_scale, b_scale, y_scale, output_dtype and the
+// activation, for kernels that add same-shaped inputs elementwise:
+//   int8 output:  y = saturate(round_half_even(fl(a * ra) + fl(b * rb)), lo, hi)
+//   float output: y = fl(a * ra) + fl(b * rb), clamped into [lo, hi] when `clamped`
+// with ra, rb the ratios to y_scale (int8 output) or the input scales (float).
+struct AddRequantizer {
+  DType output_dtype = DType::kInt8;
+  float ra = 1.0f, rb = 1.0f;
+  bool clamped = false;          // float output with an activation (int8 output always clamps)
+  float lo = kMin, hi = kMax;    // int8 bounds, or the float activation's
+};
+AddRequantizer read_add_requantizer(const KernelContext& ctx);
+
 // Fails unless every element of the int8 weight input `index` lies in [-127, 127].
 void require_weight_range(const KernelContext& ctx, size_t index);
 // Fails when a dot product of `depth` int8 terms could overflow int32.

@@ -47,6 +47,10 @@ inline int32_t add_bias(int32_t acc, int32_t bias) {
 inline float requant_multiplier(float x_scale, float w_scale, float y_scale) {
   return static_cast<float>(static_cast<double>(x_scale) * w_scale / y_scale);
 }
+// Int8Add's ratio of an input scale to the output scale, computed in double and stored as float.
+inline float scale_ratio(float scale, float y_scale) {
+  return static_cast<float>(static_cast<double>(scale) / y_scale);
+}
 // Per-channel dequantization scale of an accumulator (float output): x_scale * w_scale.
 inline float accumulator_scale(float x_scale, float w_scale) {
   return static_cast<float>(static_cast<double>(x_scale) * w_scale);

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""ResNet-50 on the GPU: octet's INT8 engine against PyTorch FP16 (and FP32) eager.
+
+Exports torchvision's ResNet-50 (seeded random weights: throughput does not depend
+on them) to ONNX, builds an octet INT8 engine for the GPU (`--device cuda`,
+calibrated on 64 seeded samples), runs `octet bench --device cuda` at the batch
+size, and times the same network in PyTorch eager on the same GPU with CUDA
+events (median of timed runs after warm-up; NCHW and channels-last, the faster
+counts). Prints a table; with --json, writes the figures.
+
+    python3 scripts/gpu_bench.py --octet BUILD/octet [--batch 256] [--json out.json]
+Needs a CUDA GPU and PyTorch with torchvision (the GPU machine's python3).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_imagenet_models  # noqa: E402
+
+
+def torch_throughput(model, batch, dtype, channels_last, iters=30, warmup=10):
+    model = model.to("cuda", dtype)
+    x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=dtype)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + iters):
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            model(x)
+            stop.record()
+            torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(start.elapsed_time(stop))
+    return batch / (np.median(times) / 1000)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--octet", required=True)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--duration-s", type=float, default=5)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    torch.backends.cudnn.benchmark = True
+    with tempfile.TemporaryDirectory() as tmp:
+        export_imagenet_models.export("resnet50", tmp)
+        onnx = os.path.join(tmp, "resnet50.onnx")
+        calib = os.path.join(tmp, "calib.npy")
+        np.save(calib, np.random.default_rng(0).standard_normal((64, 3, 224, 224), dtype=np.float32))
+        plan = os.path.join(tmp, "resnet50.int8.cuda.plan")
+        subprocess.run([args.octet, "build", onnx, "--int8", "--calib-data", calib, "--device", "cuda",
+                        "-o", plan, "--quiet"], check=True)
+        report = os.path.join(tmp, "bench.json")
+        subprocess.run([args.octet, "bench", plan, "--device", "cuda", "--batch", str(args.batch),
+                        "--duration-s", str(args.duration_s), "--json", report], check=True)
+        with open(report) as f:
+            octet = json.load(f)
+
+        torch.manual_seed(export_imagenet_models.SEED)
+        rows = {}
+        for dtype, name in ((torch.float16, "fp16"), (torch.float32, "fp32")):
+            for layout in (False, True):
+                model = export_imagenet_models.MODELS["resnet50"](weights=None).eval()
+                rows[(name, layout)] = torch_throughput(model, args.batch, dtype, layout)
+    fp16 = max(rows[("fp16", False)], rows[("fp16", True)])
+    fp32 = max(rows[("fp32", False)], rows[("fp32", True)])
+    compute = args.batch / (octet["gpu_compute_ms"]["median"] / 1000)
+    end_to_end = octet["throughput_samples_per_s"]
+    gpu = torch.cuda.get_device_name(0)
+    print(f"\n== ResNet-50, batch {args.batch}, {gpu} (torch {torch.__version__}) ==")
+    print("| engine | images/s | vs PyTorch FP16 eager |")
+    print("|---|---|---|")
+    for (name, layout), ips in rows.items():
+        print(f"| PyTorch {name.upper()} eager, {'channels-last' if layout else 'NCHW'} | {ips:.0f} | {ips / fp16:.2f}x |")
+    print(f"| octet INT8, GPU compute time | {compute:.0f} | {compute / fp16:.2f}x |")
+    print(f"| octet INT8, end to end (host copies included) | {end_to_end:.0f} | {end_to_end / fp16:.2f}x |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"gpu": gpu, "batch": args.batch, "torch": {f"{k[0]}_{'nhwc' if k[1] else 'nchw'}": v for k, v in rows.items()},
+                       "octet_int8_compute": compute, "octet_int8_end_to_end": end_to_end,
+                       "ratio_vs_fp16_eager": compute / fp16, "ratio_vs_fp32_eager": compute / fp32}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Everything GPU in one command, on a GPU machine (H100 / H200): the CUDA kernel
+# tests, compute-sanitizer memcheck and racecheck over them and over a GPU engine's
+# runs, the GPU engine tests (tests/runtime/test_cuda_engine.py: GPU vs CPU INT8
+# engines of the sample models), the INT8 GEMM benchmark (8192^3, exact check) and
+# ResNet-50 INT8 against PyTorch eager (scripts/gpu_bench.py).
+#   scripts/gpu_bundle.sh                      on the development machine (builds nothing there)
+#   bash scripts/gpu_check.sh [BUNDLE.tar.xz]  on the GPU machine, from the repository root
+# Logs go to $OUT (or ./gpu_logs); the last lines printed are the summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=${1:-gpu_bundle/octet-gpu.tar.xz}
+logs=${OUT:-$PWD/gpu_logs}
+mkdir -p "$logs"
+root=$(mktemp -d)
+tar -C "$root" -xJf "$bundle" || exit 1
+export LD_LIBRARY_PATH="$root/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export OCTET_BUILD_DIR="$root/bin" FASHION_MNIST_DIR="$root/data" PYTHONUNBUFFERED=1
+summary=()
+step() {  # step NAME COMMAND...: runs it, logs it, records pass/fail
+  local name=$1; shift
+  echo "=== $name: $*"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
+  summary+=("$(printf '%-28s %s (%ds)' "$name" "$([[ $rc == 0 ]] && echo ok || echo "FAILED rc=$rc")" $((SECONDS - t0)))")
+}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$logs/gpu.txt"
+
+for t in "$root"/bin/kernels_cuda_*_test; do step "$(basename "$t")" "$t"; done
+python3 - <<'PY' > /dev/null 2>&1 || echo "(pytest needs python3 with numpy, onnxruntime, pytest)"
+import numpy, onnxruntime, pytest
+PY
+step engine_tests python3 -m pytest -q -s tests/runtime/test_cuda_engine.py
+# A small GPU engine for the sanitizers' engine runs.
+plan="$root/lenet.cuda.plan"
+python3 scripts/fashion_mnist_npy.py --split train --count 512 --out "$root/calib.npy" > /dev/null
+"$root/bin/octet" build models/resnet.onnx --int8 --calib-data "$root/calib.npy" --device cuda -o "$plan" --quiet
+for tool in memcheck racecheck; do
+  for t in "$root"/bin/kernels_cuda_*_test; do
+    step "$tool-$(basename "$t")" compute-sanitizer --tool "$tool" --error-exitcode 1 "$t"
+  done
+  step "$tool-engine" compute-sanitizer --tool "$tool" --error-exitcode 1 \
+    "$root/bin/octet" bench "$plan" --device cuda --batch 64 --warmup-ms 0 --duration-s 0.01 --min-iterations 3
+done
+step int8_gemm_8192 "$root/bin/octet_cuda_int8_gemm"
+step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json"
+
+echo; echo "=== Summary ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)) ==="
+printf '%s\n' "${summary[@]}"
+grep -h -E "^\| |TOPS|exact" "$logs/int8_gemm_8192.log" | tail -8
+grep -h "^|" "$logs/resnet50.log"
+grep -h -E "^(lenet|resnet|mobilenetv2): " "$logs/engine_tests.log"

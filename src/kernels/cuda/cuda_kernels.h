@@ -1,0 +1,21 @@
+// The CUDA backend ("cuda", Device::kCuda): kernels over device memory, launched on
+// the execution context's stream (KernelContext::stream). Every kernel is tested
+// against the reference kernels (tests/kernels/cuda) and reproduces the INT8
+// contract (docs/int8_kernels.md) bit for bit.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "octet/kernel.h"
+
+namespace octet {
+
+void register_cuda_kernels(KernelRegistry& r);         // cuda_kernels.cpp: all of them
+void register_cuda_int8_kernels(KernelRegistry& r);    // int8_kernels.cpp: Int8Conv, Int8MatMul
+
+namespace cuda {
+
+// The run's stream; fails naming the node when the kernel runs outside a GPU execution context.
+cudaStream_t stream_of(const KernelContext& ctx);
+
+}  // namespace cuda
+}  // namespace octet

@@ -1,0 +1,38 @@
+// INT8 GEMM on the GPU with the requantizing epilogue of octet's INT8 numeric
+// contract (docs/int8_kernels.md): D = epilogue(A · Bᵀ), int32 accumulation.
+// On sm_90 the tensor-core path is a CUTLASS 3 warp-specialised wgmma kernel;
+// shapes it cannot take (alignment) run a plain CUDA kernel with the same results.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace octet::cuda {
+
+// Per output column n (the output channel):
+//   acc  = saturating int32 sum of A[m,k]*B[n,k] over k, plus bias[n] (saturating; bias may be null)
+//   int8 output:  D = clamp(round_half_even((float)acc * scale[n]), lo, hi), lo/hi integers in [-128, 127]
+//   float output: D = min(max((float)acc * scale[n], lo), hi)   (lo/hi real units, +-inf for none)
+// `scale` is the requantization multiplier (int8 output) or the accumulator scale
+// (float output) of requantize.h, one float per column, in device memory.
+struct Int8Epilogue {
+  const int32_t* bias = nullptr;  // [N], device memory, or null
+  const float* scale = nullptr;   // [N], device memory (required)
+  float lo = -128.0f, hi = 127.0f;
+};
+
+// A: [M, K] row-major int8; B: [N, K] row-major int8 (K contiguous: the "TN"
+// layout, weights as [out_channels, in_channels]); D: [M, N] row-major; all device
+// memory; ldd = N. Asynchronous on `stream`; launch errors throw octet::Error.
+void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
+               const Int8Epilogue& epilogue, cudaStream_t stream);
+void int8_gemm(const int8_t* A, const int8_t* B, float* D, int64_t M, int64_t N, int64_t K,
+               const Int8Epilogue& epilogue, cudaStream_t stream);
+// Raw accumulators (no bias, no epilogue): for exact checks and benchmarks.
+void int8_gemm(const int8_t* A, const int8_t* B, int32_t* D, int64_t M, int64_t N, int64_t K, cudaStream_t stream);
+
+// Whether int8_gemm takes the tensor-core path for this shape on the current device
+// (otherwise it runs the plain kernel).
+bool int8_gemm_uses_tensor_cores(int64_t M, int64_t N, int64_t K);
+
+}  // namespace octet::cuda
