@@ -29,5 +29,5 @@ target_link_libraries(octet PRIVATE octet_cuda)
 target_compile_definitions(octet PRIVATE OCTET_HAVE_CUDA=1)
 target_include_directories(octet PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
 
-include(cmake/cuda_gemm_targets.cmake OPTIONAL)
-include(cmake/cuda_ops_targets.cmake OPTIONAL)
+include(cmake/cuda_gemm_targets.cmake)
+include(cmake/cuda_ops_targets.cmake)

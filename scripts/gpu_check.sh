@@ -27,24 +27,21 @@ step() {  # step NAME COMMAND...: runs it, logs it, records pass/fail
 }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$logs/gpu.txt"
 
-for t in "$root"/bin/kernels_cuda_*_test; do step "$(basename "$t")" "$t"; done
-python3 - <<'PY' > /dev/null 2>&1 || echo "(pytest needs python3 with numpy, onnxruntime, pytest)"
-import numpy, onnxruntime, pytest
-PY
+for t in "$root"/bin/*_test; do step "$(basename "$t")" "$t"; done
+step int8_gemm_8192 "$root/bin/octet_cuda_int8_gemm"
+step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json"
 step engine_tests python3 -m pytest -q -s tests/runtime/test_cuda_engine.py
-# A small GPU engine for the sanitizers' engine runs.
-plan="$root/lenet.cuda.plan"
+# A small GPU engine for the sanitizers' engine runs; each sanitizer run is capped at 3 minutes.
+plan="$root/resnet.cuda.plan"
 python3 scripts/fashion_mnist_npy.py --split train --count 512 --out "$root/calib.npy" > /dev/null
 "$root/bin/octet" build models/resnet.onnx --int8 --calib-data "$root/calib.npy" --device cuda -o "$plan" --quiet
 for tool in memcheck racecheck; do
   for t in "$root"/bin/kernels_cuda_*_test; do
-    step "$tool-$(basename "$t")" compute-sanitizer --tool "$tool" --error-exitcode 1 "$t"
+    step "$tool-$(basename "$t")" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 "$t"
   done
-  step "$tool-engine" compute-sanitizer --tool "$tool" --error-exitcode 1 \
+  step "$tool-engine" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
     "$root/bin/octet" bench "$plan" --device cuda --batch 64 --warmup-ms 0 --duration-s 0.01 --min-iterations 3
 done
-step int8_gemm_8192 "$root/bin/octet_cuda_int8_gemm"
-step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json"
 
 echo; echo "=== Summary ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)) ==="
 printf '%s\n' "${summary[@]}"

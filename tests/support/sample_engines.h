@@ -24,8 +24,8 @@ inline Tensor random_images(int64_t n, uint32_t seed) {
   return t;
 }
 
-// The sample model built as an INT8 engine, calibrated (entropy2, batches of 16) on `images` random images.
-inline Engine build_int8_sample_engine(const std::string& name, int64_t images) {
+// The sample model built as an INT8 engine for `device`, calibrated (entropy2, batches of 16) on `images` random images.
+inline Engine build_int8_sample_engine(const std::string& name, int64_t images, Device device = Device::kCpu) {
   TempDir dir;
   write_npy(dir.file("calib.npy"), random_images(images, 1));
   CalibrationDataOptions options;
@@ -35,6 +35,7 @@ inline Engine build_int8_sample_engine(const std::string& name, int64_t images) 
                                     open_npy_source(dir.file("calib.npy")), options, "");
   BuilderConfig config;
   config.int8 = true;
+  config.device = device;
   config.calibrator = calibrator.get();
   return build_engine(import_onnx_file(sample_model(name)), config);
 }

@@ -97,7 +97,8 @@ Pool2d pool_geometry(const KernelContext& ctx, const Tensor& x) {
                 static_cast<int>(window.kernel[0]), static_cast<int>(window.kernel[1]),
                 static_cast<int>(window.strides[0]), static_cast<int>(window.strides[1]),
                 static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
-                static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1])};
+                static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1]),
+                static_cast<int>(window.pads_end[0]), static_cast<int>(window.pads_end[1])};
 }
 
 void max_pool(KernelContext& ctx) {

@@ -20,10 +20,13 @@ void transpose4d(const void* x, void* y, const int64_t in_dims[4], const int per
                  cudaStream_t stream);
 
 // Channels-last 2-D pooling over [N, H, W, C] -> [N, OH, OW, C]; pads are
-// top, left, bottom, right; dilations as ONNX.
+// top, left (then, last, bottom, right); dilations as ONNX.
 struct Pool2d {
   int64_t n, h, w, c, oh, ow;
   int kh, kw, stride_h, stride_w, pad_t, pad_l, dil_h, dil_w;
+  // Only AveragePool's count_include_pad divisor reads the end pads: with ceil_mode a
+  // window can reach past them, and taps there do not count.
+  int pad_b, pad_r;
 };
 void max_pool_nhwc_int8(const int8_t* x, int8_t* y, const Pool2d& p, cudaStream_t stream);
 void max_pool_nhwc_f32(const float* x, float* y, const Pool2d& p, cudaStream_t stream);
@@ -32,9 +35,6 @@ void avg_pool_nhwc_f32(const float* x, float* y, const Pool2d& p, bool count_inc
 // GlobalAveragePool of [N, HW, C] channels-last float -> [N, C]: mean over HW (float
 // sum in HW order, then one division, as the reference).
 void global_avg_pool_nhwc_f32(const float* x, float* y, int64_t n, int64_t hw, int64_t c, cudaStream_t stream);
-// The same for int8 input with float output: mean of q * scale.
-void global_avg_pool_nhwc_int8(const int8_t* x, float* y, int64_t n, int64_t hw, int64_t c, float scale,
-                               cudaStream_t stream);
 
 // Int8Add of two same-shaped int8 tensors (no broadcasting), n elements:
 //   int8 out:  y = clamp(round_half_even(fl(a*ra) + fl(b*rb)), lo, hi), ra = a_scale/y_scale, rb = b_scale/y_scale

@@ -1,0 +1,389 @@
+// INT8 GEMM (int8_gemm.h): CUTLASS 3 warp-specialised wgmma + TMA kernels on sm_90a
+// with octet's requantizing epilogue as an epilogue visitor tree, and a plain CUDA
+// kernel with the same epilogue for shapes TMA cannot take. Both reproduce
+// requantize.h bit for bit: saturating int32 bias add, (float)acc rounded to nearest,
+// one float multiply, round half to even, clamp.
+#include "kernels/cuda/int8_gemm.h"
+
+#include <cute/tensor.hpp>
+#include <cutlass/cutlass.h>
+#include <cutlass/epilogue/collective/collective_builder.hpp>
+#include <cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp>
+#include <cutlass/gemm/collective/collective_builder.hpp>
+#include <cutlass/gemm/device/gemm_universal_adapter.h>
+#include <cutlass/gemm/kernel/gemm_universal.hpp>
+
+#include <climits>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/int8_math.cuh"
+
+namespace octet::cuda {
+namespace {
+
+// ---------------------------------------------------------------------------
+// The epilogue arithmetic (int8_math.cuh's), shared by the CUTLASS visitor nodes and the plain kernel.
+
+// Float output: min(max((float)acc * scale, lo), hi). __fmul_rn: one rounded multiply.
+__device__ __forceinline__ float scale_and_clamp(float acc, float scale, float lo, float hi) {
+  return clamp_as_reference(__fmul_rn(acc, scale), lo, hi);
+}
+
+// Int8 output, still as a float holding an integer in [lo, hi]: rintf rounds half to even.
+__device__ __forceinline__ float requantize_value(float acc, float scale, float lo, float hi) {
+  return clamp_as_reference(rintf(__fmul_rn(acc, scale)), lo, hi);
+}
+
+// ---------------------------------------------------------------------------
+// Epilogue visitor tree nodes. Sm90Compute converts each input fragment to its
+// ElementCompute and calls ComputeFn<Array<ElementCompute, N>>; a ComputeFn with an
+// `Arguments` member also receives those (the bounds).
+
+struct Bounds {
+  float lo, hi;
+};
+
+template <class Fragment>
+struct SaturatingAddBias {
+  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& bias) const {
+    Fragment out;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < Fragment::kElements; ++i) out[i] = add_bias(acc[i], bias[i]);
+    return out;
+  }
+};
+
+template <class Fragment>
+struct ScaleAndClamp {
+  using Arguments = Bounds;
+  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
+    Fragment out;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < Fragment::kElements; ++i) out[i] = scale_and_clamp(acc[i], scale[i], bounds.lo, bounds.hi);
+    return out;
+  }
+};
+
+// Its float results are integers in [-128, 127], so CUTLASS's float -> int8 output
+// conversion (cvt.rni to int32, then to int8) is exact.
+template <class Fragment>
+struct Requantize {
+  using Arguments = Bounds;
+  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
+    Fragment out;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < Fragment::kElements; ++i) out[i] = requantize_value(acc[i], scale[i], bounds.lo, bounds.hi);
+    return out;
+  }
+};
+
+namespace fusion = cutlass::epilogue::fusion;
+constexpr auto kRoundToNearest = cutlass::FloatRoundStyle::round_to_nearest;
+
+// acc + bias[n] in int32 (a null bias reads as 0).
+template <class TileShape>
+using BiasedAccumulator =
+    fusion::Sm90EVT<fusion::Sm90Compute<SaturatingAddBias, int32_t, int32_t, kRoundToNearest>, fusion::Sm90AccFetch,
+                    fusion::Sm90RowBroadcast<0, TileShape, int32_t, int32_t>>;
+
+// f((float)biased acc, scale[n], bounds); the int32 -> float conversion rounds to nearest.
+template <template <class> class ScaleFn, class ElementOutput, class TileShape>
+using ScaledAccumulator =
+    fusion::Sm90EVT<fusion::Sm90Compute<ScaleFn, ElementOutput, float, kRoundToNearest>, BiasedAccumulator<TileShape>,
+                    fusion::Sm90RowBroadcast<0, TileShape, float, float>>;
+
+// Each epilogue: the visitor tree for a CTA tile shape and its arguments.
+struct RequantizeToInt8 {
+  template <class TileShape>
+  using Callbacks = ScaledAccumulator<Requantize, int8_t, TileShape>;
+  template <class TileShape>
+  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue& e) {
+    return {{{}, {e.bias}, {}}, {e.scale}, {e.lo, e.hi}};
+  }
+};
+
+struct ScaleToFloat {
+  template <class TileShape>
+  using Callbacks = ScaledAccumulator<ScaleAndClamp, float, TileShape>;
+  template <class TileShape>
+  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue& e) {
+    return {{{}, {e.bias}, {}}, {e.scale}, {e.lo, e.hi}};
+  }
+};
+
+struct RawAccumulator {
+  template <class TileShape>
+  using Callbacks = fusion::Sm90AccFetch;
+  template <class TileShape>
+  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue&) {
+    return {};
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Tensor-core configurations.
+
+using cute::_1;
+using cute::_128;
+using cute::_2;
+using cute::_256;
+using cute::_64;
+
+// Large problems (at least one 128x256 tile per SM): two consumer warpgroups share a
+// 128x256 tile; clusters of 2 along M multicast the B tile.
+struct LargeTiles {
+  using TileShape = cute::Shape<_128, _256, _128>;
+  using ClusterShape = cute::Shape<_2, _1, _1>;
+  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+};
+
+// Smaller problems: 64x128 tiles give more tiles to spread over the SMs, and the two
+// consumer warpgroups alternate (ping-pong) so one's epilogue overlaps the other's MMAs.
+struct SmallTiles {
+  using TileShape = cute::Shape<_64, _128, _128>;
+  using ClusterShape = cute::Shape<_1, _1, _1>;
+  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecialized;
+};
+
+// TMA needs 16-byte aligned rows: 16 int8 elements of A and B, 16 bytes of D.
+constexpr int kTmaAlignmentBytes = 16;
+
+template <class Config, class ElementD, class Epilogue>
+struct CutlassGemm {
+  using TileShape = typename Config::TileShape;
+  using ClusterShape = typename Config::ClusterShape;
+  static constexpr int kAlignmentD = kTmaAlignmentBytes / static_cast<int>(sizeof(ElementD));
+
+  // No C operand (void): the epilogue reads only the accumulators and the per-column vectors.
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, int32_t, float, void, cutlass::layout::RowMajor, kAlignmentD,
+      ElementD, cutlass::layout::RowMajor, kAlignmentD, typename Config::EpilogueSchedule,
+      typename Epilogue::template Callbacks<TileShape>>::CollectiveOp;
+
+  // A [M, K] row-major; B [N, K] row-major is K x N column-major: both K-major, as int8 wgmma requires.
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, int8_t, cutlass::layout::RowMajor, kTmaAlignmentBytes,
+      int8_t, cutlass::layout::ColumnMajor, kTmaAlignmentBytes, int32_t, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      typename Config::MainloopSchedule>::CollectiveOp;
+
+  using Kernel =
+      cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
+  using Device = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+};
+
+// ---------------------------------------------------------------------------
+// Per-device facts, read once per device.
+
+struct DeviceInfo {
+  int device = 0;
+  int sm_count = 0;
+  bool is_sm90 = false;  // sm_90a code runs on compute capability 9.0 only
+};
+
+DeviceInfo current_device_info() {
+  int device = 0;
+  OCTET_CUDA_CHECK(cudaGetDevice(&device));
+  static std::mutex mutex;
+  static std::map<int, DeviceInfo> infos;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = infos.find(device);
+  if (it == infos.end()) {
+    DeviceInfo info;
+    info.device = device;
+    int major = 0, minor = 0;
+    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&info.sm_count, cudaDevAttrMultiProcessorCount, device));
+    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    info.is_sm90 = major == 9 && minor == 0;
+    it = infos.emplace(device, info).first;
+  }
+  return it->second;
+}
+
+void check_cutlass(cutlass::Status status, const char* what) {
+  if (status != cutlass::Status::kSuccess)
+    throw Error(std::string("INT8 GEMM: CUTLASS ") + what + " failed: " + cutlassGetStatusString(status));
+}
+
+template <class Gemm, class Epilogue, class ElementD>
+void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
+                 const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream) {
+  using Kernel = typename Gemm::Kernel;
+  using Device = typename Gemm::Device;
+  // Packed strides: rows of K (A, B) and of N (D); one batch.
+  typename Kernel::StrideA stride_a = cute::make_stride(K, cute::Int<1>{}, M * K);
+  typename Kernel::StrideB stride_b = cute::make_stride(K, cute::Int<1>{}, N * K);
+  typename Kernel::StrideD stride_d = cute::make_stride(N, cute::Int<1>{}, M * N);
+  typename Kernel::StrideC stride_c = stride_d;
+
+  cutlass::KernelHardwareInfo hw_info;
+  hw_info.device_id = device.device;
+  hw_info.sm_count = device.sm_count;
+
+  typename Device::Arguments arguments{
+      cutlass::gemm::GemmUniversalMode::kGemm,
+      {static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), 1},
+      {A, stride_a, B, stride_b},
+      {Epilogue::template arguments<typename Gemm::TileShape>(epilogue), nullptr, stride_c, D, stride_d},
+      hw_info};
+
+  Device gemm;
+  check_cutlass(gemm.can_implement(arguments), "can_implement");
+  // The persistent (data-parallel) tile scheduler and these visitor nodes keep no
+  // state between tiles, so no workspace: nothing to allocate, nothing shared between streams.
+  if (Device::get_workspace_size(arguments) != 0)
+    throw Error("INT8 GEMM: the CUTLASS configuration unexpectedly asks for a workspace");
+  check_cutlass(gemm.initialize(arguments, nullptr, stream), "initialize");
+  check_cutlass(gemm.run(stream), "launch");
+}
+
+template <class Epilogue, class ElementD>
+void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
+                      const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream) {
+  constexpr int64_t tile_m = cute::size<0>(LargeTiles::TileShape{}), tile_n = cute::size<1>(LargeTiles::TileShape{});
+  const int64_t large_tiles = (M + tile_m - 1) / tile_m * ((N + tile_n - 1) / tile_n);
+  if (large_tiles >= device.sm_count)
+    run_cutlass<CutlassGemm<LargeTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+  else
+    run_cutlass<CutlassGemm<SmallTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+}
+
+// ---------------------------------------------------------------------------
+// The plain kernel: 16x16 outputs per block, one per thread, K in chunks of 64 bytes
+// staged in shared memory (zero-padded past M, N, K) and summed with dp4a.
+
+constexpr int kPlainTile = 16;
+constexpr int kPlainTileK = 64;
+constexpr int kPlainRowPitch = kPlainTileK + 4;  // 17 words a row: threads of a warp read distinct banks
+
+struct StoreInt32 {
+  int32_t* d;
+  int64_t n;
+  __device__ void operator()(int64_t row, int64_t col, int32_t acc) const { d[row * n + col] = acc; }
+};
+
+struct StoreInt8 {
+  int8_t* d;
+  int64_t n;
+  Int8Epilogue e;
+  __device__ void operator()(int64_t row, int64_t col, int32_t acc) const {
+    const int32_t biased = e.bias ? add_bias(acc, e.bias[col]) : acc;
+    const float v = requantize_value(__int2float_rn(biased), e.scale[col], e.lo, e.hi);
+    d[row * n + col] = static_cast<int8_t>(__float2int_rn(v));
+  }
+};
+
+struct StoreFloat {
+  float* d;
+  int64_t n;
+  Int8Epilogue e;
+  __device__ void operator()(int64_t row, int64_t col, int32_t acc) const {
+    const int32_t biased = e.bias ? add_bias(acc, e.bias[col]) : acc;
+    d[row * n + col] = scale_and_clamp(__int2float_rn(biased), e.scale[col], e.lo, e.hi);
+  }
+};
+
+template <class Store>
+__global__ void __launch_bounds__(kPlainTile* kPlainTile)
+    plain_int8_gemm_kernel(const int8_t* __restrict__ A, const int8_t* __restrict__ B, int64_t M, int64_t N, int64_t K,
+                           Store store) {
+  __shared__ alignas(4) int8_t a_tile[kPlainTile][kPlainRowPitch];
+  __shared__ alignas(4) int8_t b_tile[kPlainTile][kPlainRowPitch];
+  const int tx = threadIdx.x, ty = threadIdx.y;  // tx: column n, ty: row m within the tile
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kPlainTile;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kPlainTile;
+  // Each thread stages 4 consecutive bytes of a 16 x 64 tile of A and of B.
+  const int load_row = (ty * kPlainTile + tx) / kPlainTile;
+  const int load_col = (ty * kPlainTile + tx) % kPlainTile * 4;
+  const bool a_row_in = m0 + load_row < M, b_row_in = n0 + load_row < N;
+  const int8_t* a_row = A + (m0 + load_row) * K;
+  const int8_t* b_row = B + (n0 + load_row) * K;
+
+  int32_t acc = 0;
+  for (int64_t k0 = 0; k0 < K; k0 += kPlainTileK) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t k = k0 + load_col + i;
+      a_tile[load_row][load_col + i] = a_row_in && k < K ? a_row[k] : int8_t(0);
+      b_tile[load_row][load_col + i] = b_row_in && k < K ? b_row[k] : int8_t(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kPlainTileK; kk += 4)
+      acc = __dp4a(*reinterpret_cast<const int*>(&a_tile[ty][kk]), *reinterpret_cast<const int*>(&b_tile[tx][kk]), acc);
+    __syncthreads();
+  }
+  if (m0 + ty < M && n0 + tx < N) store(m0 + ty, n0 + tx, acc);
+}
+
+template <class Store>
+void run_plain(const int8_t* A, const int8_t* B, int64_t M, int64_t N, int64_t K, Store store, cudaStream_t stream) {
+  const int64_t row_blocks = (M + kPlainTile - 1) / kPlainTile, col_blocks = (N + kPlainTile - 1) / kPlainTile;
+  if (row_blocks > INT_MAX || col_blocks > 65535) throw Error("INT8 GEMM: output too large for the plain kernel");
+  const dim3 grid(static_cast<unsigned>(row_blocks), static_cast<unsigned>(col_blocks));
+  plain_int8_gemm_kernel<<<grid, dim3(kPlainTile, kPlainTile), 0, stream>>>(A, B, M, N, K, store);
+  OCTET_CUDA_CHECK_LAUNCH();
+}
+
+// ---------------------------------------------------------------------------
+
+bool tensor_core_shape(int64_t M, int64_t N, int64_t K) {
+  return M >= 1 && N >= 1 && K >= 1 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && N % 16 == 0 && K % 16 == 0;
+}
+
+bool tma_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kTmaAlignmentBytes == 0; }
+
+void check_arguments(int64_t M, int64_t N, int64_t K, const Int8Epilogue* epilogue) {
+  if (M < 0 || N < 0 || K < 0) throw Error("INT8 GEMM: negative dimension");
+  if (epilogue && !epilogue->scale) throw Error("INT8 GEMM: the epilogue needs a scale vector");
+}
+
+// The tensor-core path also needs 16-byte aligned A, B and D (TMA); a misaligned
+// view (not what octet's allocators hand out) takes the plain kernel.
+template <class Epilogue, class ElementD, class Store>
+void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
+              const Int8Epilogue& epilogue, Store store, cudaStream_t stream) {
+  if (M == 0 || N == 0) return;
+  if (tensor_core_shape(M, N, K) && tma_aligned(A) && tma_aligned(B) && tma_aligned(D)) {
+    const DeviceInfo device = current_device_info();
+    if (device.is_sm90) {
+      run_tensor_cores<Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+      return;
+    }
+  }
+  run_plain(A, B, M, N, K, store, stream);
+}
+
+}  // namespace
+
+void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
+               const Int8Epilogue& epilogue, cudaStream_t stream) {
+  check_arguments(M, N, K, &epilogue);
+  dispatch<RequantizeToInt8>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);
+}
+
+void int8_gemm(const int8_t* A, const int8_t* B, float* D, int64_t M, int64_t N, int64_t K,
+               const Int8Epilogue& epilogue, cudaStream_t stream) {
+  check_arguments(M, N, K, &epilogue);
+  dispatch<ScaleToFloat>(A, B, D, M, N, K, epilogue, StoreFloat{D, N, epilogue}, stream);
+}
+
+void int8_gemm(const int8_t* A, const int8_t* B, int32_t* D, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+  check_arguments(M, N, K, nullptr);
+  dispatch<RawAccumulator>(A, B, D, M, N, K, Int8Epilogue{}, StoreInt32{D, N}, stream);
+}
+
+bool int8_gemm_uses_tensor_cores(int64_t M, int64_t N, int64_t K) {
+  return tensor_core_shape(M, N, K) && current_device_info().is_sm90;
+}
+
+}  // namespace octet::cuda

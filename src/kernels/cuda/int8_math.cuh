@@ -1,0 +1,59 @@
+// Device forms of the INT8 contract's arithmetic (docs/int8_kernels.md,
+// src/kernels/reference/int8/requantize.h), bit for bit: every float product and
+// sum is an explicitly rounded intrinsic, so the compiler cannot fuse them (FMA).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace octet::cuda {
+
+// round_half_even: rintf rounds to nearest even, as std::nearbyint under FE_TONEAREST.
+__device__ __forceinline__ float round_half_even(float v) { return rintf(v); }
+
+// min(max(v, lo), hi) written as the reference writes it (NaN gives lo): requantize.h's
+// saturate and Activation::apply, and Int8Epilogue's float clamp.
+__device__ __forceinline__ float clamp_as_reference(float v, float lo, float hi) {
+  const float low = v > lo ? v : lo;
+  return low < hi ? low : hi;
+}
+
+// requantize.h's saturate: clamps a rounded value into [lo, hi] (integers within
+// [-128, 127]) and converts it.
+__device__ __forceinline__ int8_t saturate_int8(float rounded, float lo, float hi) {
+  return static_cast<int8_t>(clamp_as_reference(rounded, lo, hi));
+}
+
+// (float)q * scale, one rounded float product: for int8 q exactly requantize.h's
+// scaled(), for an accumulator the product requantize() rounds.
+__device__ __forceinline__ float float_product(int32_t q, float scale) { return __fmul_rn(__int2float_rn(q), scale); }
+
+// requantize.h's add_bias: acc + bias saturated to the int32 range.
+__device__ __forceinline__ int32_t add_bias(int32_t acc, int32_t bias) {
+  const int64_t sum = static_cast<int64_t>(acc) + bias;
+  return static_cast<int32_t>(sum > INT32_MAX ? INT32_MAX : sum < INT32_MIN ? INT32_MIN : sum);
+}
+
+// A real value to an output: int8 gets saturate(round_half_even(v)) into [lo, hi]
+// (integers); float gets the clamp into [lo, hi] (real units, +-inf for none).
+template <class Out>
+__device__ __forceinline__ Out finish_output(float v, float lo, float hi);
+
+template <>
+__device__ __forceinline__ int8_t finish_output<int8_t>(float v, float lo, float hi) {
+  return saturate_int8(round_half_even(v), lo, hi);
+}
+
+template <>
+__device__ __forceinline__ float finish_output<float>(float v, float lo, float hi) {
+  return clamp_as_reference(v, lo, hi);
+}
+
+// Int8Epilogue (int8_gemm.h) of an accumulator that already includes the bias:
+// finish_output((float)acc * scale).
+template <class Out>
+__device__ __forceinline__ Out apply_epilogue(int32_t acc, float scale, float lo, float hi) {
+  return finish_output<Out>(float_product(acc, scale), lo, hi);
+}
+
+}  // namespace octet::cuda
