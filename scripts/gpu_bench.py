@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--duration-s", type=float, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--profile", help="also write `octet bench --profile`'s per-layer GPU times to this file")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +66,10 @@ def main():
                         "--duration-s", str(args.duration_s), "--json", report], check=True)
         with open(report) as f:
             octet = json.load(f)
+        if args.profile:
+            with open(args.profile, "w") as f:
+                subprocess.run([args.octet, "bench", plan, "--device", "cuda", "--batch", str(args.batch),
+                                "--duration-s", "1", "--profile"], check=True, stdout=f)
 
         torch.manual_seed(export_imagenet_models.SEED)
         rows = {}

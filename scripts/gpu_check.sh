@@ -6,12 +6,11 @@
 # ResNet-50 INT8 against PyTorch eager (scripts/gpu_bench.py).
 #   scripts/gpu_bundle.sh                      on the development machine (builds nothing there)
 #   bash scripts/gpu_check.sh [BUNDLE.tar.xz]  on the GPU machine, from the repository root
-# Logs go to $OUT (or ./gpu_logs); the last lines printed are the summary.
+# Logs go to gpu_logs.tar.gz in $OUT (or the current folder); the last lines printed are the summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=${1:-gpu_bundle/octet-gpu.tar.xz}
-logs=${OUT:-$PWD/gpu_logs}
-mkdir -p "$logs"
+logs=$(mktemp -d)
 root=$(mktemp -d)
 tar -C "$root" -xJf "$bundle" || exit 1
 export LD_LIBRARY_PATH="$root/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
@@ -29,7 +28,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
 
 for t in "$root"/bin/*_test; do step "$(basename "$t")" "$t"; done
 step int8_gemm_8192 "$root/bin/octet_cuda_int8_gemm"
-step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json"
+step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json" \
+  --profile "$logs/resnet50_profile.txt"
 step engine_tests python3 -m pytest -q -s tests/runtime/test_cuda_engine.py
 # A small GPU engine for the sanitizers' engine runs; each sanitizer run is capped at 3 minutes.
 plan="$root/resnet.cuda.plan"
@@ -48,3 +48,4 @@ printf '%s\n' "${summary[@]}"
 grep -h -E "^\| |TOPS|exact" "$logs/int8_gemm_8192.log" | tail -8
 grep -h "^|" "$logs/resnet50.log"
 grep -h -E "^(lenet|resnet|mobilenetv2): " "$logs/engine_tests.log"
+tar -C "$logs" -czf "${OUT:-.}/gpu_logs.tar.gz" .

@@ -4,6 +4,7 @@
 // context per thread; any number of contexts may run one engine at once.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "octet/device.h"
 #include "octet/executor.h"
@@ -46,6 +47,9 @@ class ExecutionContext {
   // events around the kernels, without the input and output copies), as trtexec's
   // "GPU Compute Time". 0 on the CPU.
   double last_gpu_compute_ms() const;
+  // GPU contexts: one run launched node by node, with CUDA events between nodes;
+  // returns each node's device time in milliseconds, in graph order.
+  std::vector<double> profile_gpu_layers(const TensorMap& inputs);
 
  private:
   TensorMap execute_planned(const TensorMap& inputs, const ValueObserver& observer);

@@ -3,6 +3,7 @@
 // with Device::kCuda; src/runtime/cuda/cuda_runner.cpp).
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "octet/executor.h"
 
@@ -15,6 +16,8 @@ class GpuRunner {
   virtual TensorMap execute(const TensorMap& inputs) = 0;
   virtual size_t activation_bytes() const = 0;
   virtual double last_compute_ms() const = 0;
+  // One run launched node by node with a CUDA event after each: every node's device time (ms), in graph order.
+  virtual std::vector<double> profile_layers(const TensorMap& inputs) = 0;
 };
 
 // Throws octet::Error when this build has no CUDA backend or no device runs it.

@@ -54,6 +54,12 @@ size_t ExecutionContext::peak_activation_bytes() const {
 
 double ExecutionContext::last_gpu_compute_ms() const { return state_->gpu ? state_->gpu->last_compute_ms() : 0.0; }
 
+std::vector<double> ExecutionContext::profile_gpu_layers(const TensorMap& inputs) {
+  if (!state_->gpu) throw Error("profile_gpu_layers: this execution context runs on the CPU");
+  executor_->check_inputs(inputs);
+  return state_->gpu->profile_layers(inputs);
+}
+
 namespace {
 // The batch size all of the graph's inputs share along dim 0, or 0 when they do not.
 int64_t common_batch(const Graph& graph, const TensorMap& inputs) {

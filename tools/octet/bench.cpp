@@ -61,20 +61,24 @@ std::string stats_json(const std::vector<Stat>& stats) {
   return js + "}";
 }
 
-// Each layer's time in one run: the time between consecutive outputs, as the
-// executor reports each node's outputs right after the node ran.
-void print_layer_profile(ExecutionContext& context, const TensorMap& inputs) {
+// Each layer's time in one run. On the CPU: the time between consecutive outputs,
+// as the executor reports each node's outputs right after the node ran; on the GPU:
+// CUDA events between the nodes' kernels.
+void print_layer_profile(ExecutionContext& context, const TensorMap& inputs, bool gpu) {
   const Graph& g = context.executor().graph();
   std::map<std::string, size_t> node_of;
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (const auto& out : g.nodes[i].outputs) node_of[out] = i;
   std::vector<double> ms(g.nodes.size(), 0.0);
   auto last = Clock::now();
-  context.execute(inputs, [&](const std::string& name, const Tensor&) {
-    const auto now = Clock::now();
-    ms[node_of.at(name)] += std::chrono::duration<double, std::milli>(now - last).count();
-    last = now;
-  });
+  if (gpu)
+    ms = context.profile_gpu_layers(inputs);
+  else
+    context.execute(inputs, [&](const std::string& name, const Tensor&) {
+      const auto now = Clock::now();
+      ms[node_of.at(name)] += std::chrono::duration<double, std::milli>(now - last).count();
+      last = now;
+    });
   const double total = std::accumulate(ms.begin(), ms.end(), 0.0);
   std::vector<size_t> order(g.nodes.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -122,7 +126,6 @@ Runner add_bench(CLI::App& app) {
       throw Error(args->model + ": the engine runs on the " + device_name(engine.info().device) +
                   ", not --device " + args->device + " (build the plan with octet build --device " + args->device + ")");
     const bool gpu = engine.info().device == Device::kCuda;
-    if (gpu && args->profile) throw Error("--profile times layers on the CPU; GPU engines have no layer profile yet");
     ExecutionContext context = engine.create_execution_context();
     const Graph& g = context.executor().graph();
     std::map<std::string, Shape> shapes;
@@ -164,7 +167,7 @@ Runner add_bench(CLI::App& app) {
                   samples / (compute[2].value / 1000.0));
     }
     std::printf("Peak activation memory: %.2f MiB\n", context.peak_activation_bytes() / (1024.0 * 1024.0));
-    if (args->profile) print_layer_profile(context, inputs);
+    if (args->profile) print_layer_profile(context, inputs, gpu);
     if (!args->json.empty()) {
       std::ofstream js(args->json);
       if (!js) throw Error(args->json + ": cannot write file");

@@ -29,6 +29,8 @@ struct ErrorStats {
     }
   }
   double sqnr_db() const { return noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise); }
+  // For the JSON report: identical values (infinite SQNR) are written as null.
+  std::string sqnr_json() const { return std::isfinite(sqnr_db()) ? std::to_string(sqnr_db()) : "null"; }
 };
 
 // Real values of a tensor the engine computed: INT8 ones dequantized with their scale.
@@ -153,13 +155,13 @@ Runner add_compare(CLI::App& app) {
       bool first = true;
       for (const auto& [name, s] : per_output) {
         js << (first ? "" : ", ") << "\"" << name << "\": {\"max_abs\": " << s.max_abs << ", \"reference_max_abs\": " << s.reference_max_abs
-           << ", \"sqnr_db\": " << s.sqnr_db() << "}";
+           << ", \"sqnr_db\": " << s.sqnr_json() << "}";
         first = false;
       }
       js << "}, \"layers\": {";
       first = true;
       for (const auto& [name, s] : per_layer) {
-        js << (first ? "" : ", ") << "\"" << name << "\": {\"sqnr_db\": " << s.sqnr_db() << "}";
+        js << (first ? "" : ", ") << "\"" << name << "\": {\"sqnr_db\": " << s.sqnr_json() << "}";
         first = false;
       }
       js << "}}\n";

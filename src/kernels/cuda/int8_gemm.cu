@@ -142,6 +142,16 @@ struct LargeTiles {
   using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
 };
 
+// Large problems with few output columns (the 64- and 128-channel convolutions of
+// ResNet-style networks): a 256-wide tile would be mostly empty, so the tile is as wide as N.
+template <class TileN>
+struct NarrowTiles {
+  using TileShape = cute::Shape<_128, TileN, _128>;
+  using ClusterShape = cute::Shape<_2, _1, _1>;
+  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+};
+
 // Smaller problems: 64x128 tiles give more tiles to spread over the SMs, and the two
 // consumer warpgroups alternate (ping-pong) so one's epilogue overlaps the other's MMAs.
 struct SmallTiles {
@@ -249,9 +259,17 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
 template <class Epilogue, class ElementD>
 void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
                       const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream) {
-  constexpr int64_t tile_m = cute::size<0>(LargeTiles::TileShape{}), tile_n = cute::size<1>(LargeTiles::TileShape{});
-  const int64_t large_tiles = (M + tile_m - 1) / tile_m * ((N + tile_n - 1) / tile_n);
-  if (large_tiles >= device.sm_count)
+  // Whether Config's tiles give every SM at least one.
+  auto fills_the_gpu = [&](auto config) {
+    using TileShape = typename decltype(config)::TileShape;
+    constexpr int64_t tile_m = cute::size<0>(TileShape{}), tile_n = cute::size<1>(TileShape{});
+    return (M + tile_m - 1) / tile_m * ((N + tile_n - 1) / tile_n) >= device.sm_count;
+  };
+  if (N <= 64 && fills_the_gpu(NarrowTiles<_64>{}))
+    run_cutlass<CutlassGemm<NarrowTiles<_64>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+  else if (N <= 128 && fills_the_gpu(NarrowTiles<_128>{}))
+    run_cutlass<CutlassGemm<NarrowTiles<_128>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+  else if (fills_the_gpu(LargeTiles{}))
     run_cutlass<CutlassGemm<LargeTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
   else
     run_cutlass<CutlassGemm<SmallTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);

@@ -87,6 +87,22 @@ class DevicePlacement : public ArenaPlacement {
   cudaStream_t stream_;
 };
 
+// A planned run that records an event on the stream after every node.
+class ProfilingPlacement : public DevicePlacement {
+ public:
+  ProfilingPlacement(DevicePlan& plan, const std::shared_ptr<void>& arena, size_t arena_bytes, void* scratch,
+                     size_t scratch_bytes, cudaStream_t stream, std::vector<cudaEvent_t>& after)
+      : DevicePlacement(plan, arena, arena_bytes, scratch, scratch_bytes, stream), after_(after), stream_(stream) {}
+  void after_node(size_t node, KernelContext& ctx) override {
+    DevicePlacement::after_node(node, ctx);
+    OCTET_CUDA_CHECK(cudaEventRecord(after_[node], stream_));
+  }
+
+ private:
+  std::vector<cudaEvent_t>& after_;
+  cudaStream_t stream_;
+};
+
 class CudaRunner : public GpuRunner {
  public:
   explicit CudaRunner(const Executor& executor) : executor_(executor) {
@@ -124,6 +140,34 @@ class CudaRunner : public GpuRunner {
     }
     OCTET_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     return download(plan.outputs, true);
+  }
+
+  std::vector<double> profile_layers(const TensorMap& inputs) override {
+    const Graph& graph = executor_.graph();
+    std::vector<Shape> shapes;
+    for (const auto& v : graph.inputs) shapes.push_back(inputs.at(v.name).shape());
+    if (!plans_.count(shapes)) record(inputs, shapes);
+    DevicePlan& plan = plans_.at(shapes);
+    upload(inputs, plan.inputs);
+    std::vector<cudaEvent_t> after(graph.nodes.size());
+    for (auto& e : after) OCTET_CUDA_CHECK(cudaEventCreate(&e));
+    std::vector<double> ms(graph.nodes.size());
+    try {
+      OCTET_CUDA_CHECK(cudaEventRecord(start_, stream_));
+      ProfilingPlacement placement(plan, arena_, arena_bytes_, scratch_.get(), scratch_bytes_, stream_, after);
+      executor_.run_checked(plan.inputs, {}, &placement);
+      OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      for (size_t i = 0; i < after.size(); ++i) {
+        float t = 0;
+        OCTET_CUDA_CHECK(cudaEventElapsedTime(&t, i ? after[i - 1] : start_, after[i]));
+        ms[i] = t;
+      }
+    } catch (...) {
+      for (auto& e : after) cudaEventDestroy(e);
+      throw;
+    }
+    for (auto& e : after) cudaEventDestroy(e);
+    return ms;
   }
 
  private:
