@@ -45,7 +45,7 @@ done
 
 echo; echo "=== Summary ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)) ==="
 printf '%s\n' "${summary[@]}"
-grep -h -E "^\| |TOPS|exact" "$logs/int8_gemm_8192.log" | tail -8
+grep -h " | " "$logs/int8_gemm_8192.log"
 grep -h "^|" "$logs/resnet50.log"
-grep -h -E "^(lenet|resnet|mobilenetv2): " "$logs/engine_tests.log"
+grep -h -o -E "(lenet|resnet|mobilenetv2): CPU INT8 top-1.*" "$logs/engine_tests.log"
 tar -C "$logs" -czf "${OUT:-.}/gpu_logs.tar.gz" .
