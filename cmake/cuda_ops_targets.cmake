@@ -8,6 +8,6 @@ if(OCTET_BUILD_TESTS)
   set_target_properties(kernels_cuda_cuda_ops_test PROPERTIES CUDA_ARCHITECTURES ${OCTET_CUDA_ARCHITECTURES} CUDA_STANDARD 17)
   target_include_directories(kernels_cuda_cuda_ops_test PRIVATE
     ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(kernels_cuda_cuda_ops_test PRIVATE octet_cuda GTest::gtest_main)
+  target_link_libraries(kernels_cuda_cuda_ops_test PRIVATE octet_cuda octet GTest::gtest_main)
   gtest_discover_tests(kernels_cuda_cuda_ops_test PROPERTIES SKIP_REGULAR_EXPRESSION "GPU test skipped")
 endif()

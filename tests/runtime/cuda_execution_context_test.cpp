@@ -4,40 +4,25 @@
 // arena growth), and the plan round trip. Skipped, saying why, without a CUDA device.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <thread>
 
 #include "octet/device.h"
 #include "octet/engine.h"
+#include "support/expect_identical.h"
+#include "support/gpu_skip.h"
 #include "support/sample_engines.h"
 
 using namespace octet;
 using octet::testing::build_int8_sample_engine;
+using octet::testing::expect_identical;
 using octet::testing::random_images;
 
 namespace {
 
-#define SKIP_WITHOUT_CUDA_DEVICE()                                                         \
-  do {                                                                                     \
-    const std::string why = why_no_cuda_device();                                          \
-    if (!why.empty()) GTEST_SKIP() << "GPU test skipped: " << why;                         \
-  } while (0)
-
-void expect_identical(const TensorMap& a, const TensorMap& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << what << ": " << name;
-    const Tensor& u = b.at(name);
-    ASSERT_EQ(t.dtype(), u.dtype()) << what << ": " << name;
-    ASSERT_EQ(t.shape(), u.shape()) << what << ": " << name;
-    EXPECT_EQ(std::memcmp(t.raw(), u.raw(), t.nbytes()), 0) << what << ": " << name << " differs";
-  }
-}
-
 class CudaEngine : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaEngine, OutputsEqualTheCpuEnginesBitForBit) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   const Engine cpu = build_int8_sample_engine(GetParam(), 64);
   const Engine gpu = build_int8_sample_engine(GetParam(), 64, Device::kCuda);
   EXPECT_EQ(gpu.info().device, Device::kCuda);
@@ -55,7 +40,7 @@ TEST_P(CudaEngine, OutputsEqualTheCpuEnginesBitForBit) {
 }
 
 TEST_P(CudaEngine, ContextsOnSeveralThreadsMatchOneContext) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   const Engine gpu = build_int8_sample_engine(GetParam(), 64, Device::kCuda);
   std::vector<TensorMap> feeds, expected;
   ExecutionContext single = gpu.create_execution_context();
@@ -78,7 +63,7 @@ TEST_P(CudaEngine, ContextsOnSeveralThreadsMatchOneContext) {
 }
 
 TEST_P(CudaEngine, PlanRoundTripRecordsTheGpu) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   const Engine gpu = build_int8_sample_engine(GetParam(), 64, Device::kCuda);
   const std::string plan = gpu.serialize();
   EXPECT_NE(plan.find(cuda_device_target()), std::string::npos);

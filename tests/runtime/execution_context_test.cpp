@@ -17,11 +17,13 @@
 #include "octet/onnx_importer.h"
 #include "octet/parallel.h"
 #include "runtime/memory_planner.h"
+#include "support/expect_identical.h"
 #include "support/sample_engines.h"
 #include "support/temp_dir.h"
 
 using namespace octet;
 using octet::testing::build_int8_sample_engine;
+using octet::testing::expect_identical;
 using octet::testing::random_images;
 using octet::testing::sample_model;
 using octet::testing::TempDir;
@@ -33,17 +35,6 @@ std::vector<TensorMap> feeds(int count) {
   std::vector<TensorMap> out;
   for (int i = 0; i < count; ++i) out.push_back({{"input", random_images(i % 2 ? 4 : 1, 100 + i)}});
   return out;
-}
-
-void expect_identical(const TensorMap& a, const TensorMap& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << what << ": " << name;
-    const Tensor& u = b.at(name);
-    ASSERT_EQ(t.dtype(), u.dtype()) << what << ": " << name;
-    ASSERT_EQ(t.shape(), u.shape()) << what << ": " << name;
-    EXPECT_EQ(std::memcmp(t.raw(), u.raw(), t.nbytes()), 0) << what << ": " << name << " differs";
-  }
 }
 
 TensorMap deep_copy(const TensorMap& m) {

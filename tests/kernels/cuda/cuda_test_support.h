@@ -1,5 +1,5 @@
-// Shared by the CUDA tests: skip (with the reason) where no CUDA device runs, as on
-// CI, and device buffers that free themselves.
+// Shared by the CUDA kernel tests: the GPU skip (support/gpu_skip.h) and device
+// buffers that free themselves.
 #pragma once
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -9,26 +9,9 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "support/gpu_skip.h"
 
 namespace octet::cuda::testing {
-
-// Empty when a CUDA device can run octet's kernels, else why not.
-inline std::string why_no_cuda_device() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) return std::string("no CUDA device (") + cudaGetErrorString(status) + ")";
-  if (count == 0) return "no CUDA device";
-  cudaDeviceProp prop{};
-  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "cannot read the CUDA device's properties";
-  if (prop.major != 9) return std::string("octet's CUDA kernels are built for sm_90 (Hopper); device 0 is ") + prop.name;
-  return "";
-}
-
-#define OCTET_SKIP_WITHOUT_CUDA_DEVICE()                                                   \
-  do {                                                                                     \
-    const std::string octet_why_ = ::octet::cuda::testing::why_no_cuda_device();           \
-    if (!octet_why_.empty()) GTEST_SKIP() << "GPU test skipped: " << octet_why_;           \
-  } while (0)
 
 // A device copy of a host vector, freed on destruction.
 template <class T>
