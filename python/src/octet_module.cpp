@@ -228,6 +228,9 @@ PYBIND11_MODULE(_octet, m) {
       .value("FP16", BuilderFlag::FP16)
       .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::PREFER_PRECISION_CONSTRAINTS)
       .value("OBEY_PRECISION_CONSTRAINTS", BuilderFlag::OBEY_PRECISION_CONSTRAINTS);
+  // TensorRT's DeviceType names where layers run; octet's GPU is the CUDA backend, and
+  // octet's CPU has no TensorRT counterpart (DLA is TensorRT's other device).
+  py::enum_<Device>(m, "DeviceType").value("CPU", Device::kCpu).value("GPU", Device::kCuda);
   py::enum_<TensorIOMode>(m, "TensorIOMode").value("INPUT", TensorIOMode::INPUT).value("OUTPUT", TensorIOMode::OUTPUT);
   py::enum_<CalibrationAlgoType>(m, "CalibrationAlgoType")
       .value("LEGACY_CALIBRATION", CalibrationAlgoType::kLEGACY_CALIBRATION)
@@ -422,6 +425,10 @@ PYBIND11_MODULE(_octet, m) {
       .def_property(
           "force_calibration_cache", [](const Config& c) { return c.config.force_calibration_cache; },
           [](Config& c, bool f) { c.config.force_calibration_cache = f; })
+      .def_property(
+          "default_device_type", [](const Config& c) { return c.config.device; },
+          [](Config& c, Device d) { c.config.device = d; },
+          "Where the engine runs: DeviceType.CPU (default) or DeviceType.GPU (the CUDA backend: INT8 engines).")
       .def_property(
           "select_kernels", [](const Config& c) { return c.config.select_kernels; },
           [](Config& c, bool s) { c.config.select_kernels = s; },

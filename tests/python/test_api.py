@@ -249,3 +249,15 @@ def test_sub_batches_give_the_whole_batch_outputs(builder, lenet, test_images):
     assert x.shape[0] > 3 and np.array_equal(whole, split)
     with pytest.raises(ValueError, match="sub_batch"):
         whole_config.sub_batch = -2
+
+
+def test_gpu_device_type_without_a_gpu_fails_saying_why(builder, lenet, calib_data):
+    """DeviceType.GPU builds on the CUDA backend; where no CUDA device runs (CI) the build fails naming the reason."""
+    config = int8_config(builder, octet.NpyCalibrator(calib_data[0], batch_size=16))
+    assert config.default_device_type == octet.DeviceType.CPU
+    config.default_device_type = octet.DeviceType.GPU
+    assert config.default_device_type == octet.DeviceType.GPU
+    if os.path.exists("/dev/nvidia0"):
+        pytest.skip("this machine has an NVIDIA GPU")
+    with pytest.raises(octet.OctetError, match="no CUDA device|without the CUDA backend"):
+        builder.build_serialized_network(lenet, config)
