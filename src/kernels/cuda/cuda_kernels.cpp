@@ -18,13 +18,13 @@ cudaStream_t stream_of(const KernelContext& ctx) {
   return static_cast<cudaStream_t>(ctx.stream);
 }
 
-namespace {
-
-KernelDef cuda_kernel(const char* op, const char* domain, int64_t since, int64_t end, KernelFn fn, KernelPreparer prepare = {}) {
+KernelDef kernel_def(const char* op, const char* domain, int64_t since, int64_t end, KernelFn fn, KernelPreparer prepare) {
   KernelDef def{op, domain, since, end, "cuda", std::move(fn), std::move(prepare)};
   def.device = Device::kCuda;
   return def;
 }
+
+namespace {
 
 // The scalar float scale of a per-tensor QuantizeLinear / DequantizeLinear with a
 // zero zero point (what octet's quantizer writes); false for any other.
@@ -173,21 +173,21 @@ class ViewKernel : public PreparedKernel {
 
 void register_cuda_kernels(KernelRegistry& r) {
   using namespace cuda;
-  r.add(cuda_kernel("QuantizeLinear", "", 10, 21, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
+  r.add(kernel_def("QuantizeLinear", "", 10, 21, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     PerTensorQuantization q;
     if (!read_per_tensor(node, graph, DType::kInt8, q)) return nullptr;
     return std::make_unique<QuantizeKernel>(q.scale);
   }));
-  r.add(cuda_kernel("DequantizeLinear", "", 10, 21, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
+  r.add(kernel_def("DequantizeLinear", "", 10, 21, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     PerTensorQuantization q;
     if (!read_per_tensor(node, graph, DType::kInt8, q)) return nullptr;
     return std::make_unique<DequantizeKernel>(q.scale);
   }));
-  r.add(cuda_kernel("Transpose", "", 1, 21, transpose));
-  r.add(cuda_kernel("MaxPool", "", 1, 22, max_pool));
-  r.add(cuda_kernel("AveragePool", "", 1, 22, average_pool));
-  r.add(cuda_kernel("GlobalAveragePool", "", 1, 22, global_average_pool));
-  r.add(cuda_kernel("Int8Add", int8::kDomain, 1, INT64_MAX, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
+  r.add(kernel_def("Transpose", "", 1, 21, transpose));
+  r.add(kernel_def("MaxPool", "", 1, 22, max_pool));
+  r.add(kernel_def("AveragePool", "", 1, 22, average_pool));
+  r.add(kernel_def("GlobalAveragePool", "", 1, 22, global_average_pool));
+  r.add(kernel_def("Int8Add", int8::kDomain, 1, INT64_MAX, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     const KernelContext ctx{node, graph.opset(node.domain), {}, {}};
     return std::make_unique<Int8AddKernel>(int8::read_add_requantizer(ctx));
   }));
@@ -195,7 +195,7 @@ void register_cuda_kernels(KernelRegistry& r) {
   // reference kernels serve, where their shape and axes inputs are constants (read on the host).
   for (const char* op : {"Flatten", "Reshape", "Squeeze", "Unsqueeze"}) {
     const KernelDef* ref = r.find("", op, 13, "reference");
-    r.add(cuda_kernel(op, "", ref->since_version, ref->end_version, {},
+    r.add(kernel_def(op, "", ref->since_version, ref->end_version, {},
                       [fn = ref->fn](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
                         for (size_t i = 1; i < node.inputs.size(); ++i)
                           if (node_has_input(node, i) && !constant_input(node, graph, i)) return nullptr;

@@ -14,6 +14,10 @@ void register_cuda_int8_kernels(KernelRegistry& r);    // int8_kernels.cpp: Int8
 
 namespace cuda {
 
+// A registration of the "cuda" backend (Device::kCuda).
+KernelDef kernel_def(const char* op, const char* domain, int64_t since, int64_t end, KernelFn fn,
+                     KernelPreparer prepare = {});
+
 // The run's stream; fails naming the node when the kernel runs outside a GPU execution context.
 cudaStream_t stream_of(const KernelContext& ctx);
 

@@ -177,11 +177,8 @@ std::unique_ptr<PreparedKernel> prepare_int8_matmul(const Node& node, const Grap
 }  // namespace cuda
 
 void register_cuda_int8_kernels(KernelRegistry& r) {
-  for (auto [op, prepare] : {std::pair{"Int8Conv", &cuda::prepare_int8_conv}, std::pair{"Int8MatMul", &cuda::prepare_int8_matmul}}) {
-    KernelDef def{op, int8::kDomain, 1, INT64_MAX, "cuda", {}, prepare};
-    def.device = Device::kCuda;
-    r.add(std::move(def));
-  }
+  r.add(cuda::kernel_def("Int8Conv", int8::kDomain, 1, INT64_MAX, {}, cuda::prepare_int8_conv));
+  r.add(cuda::kernel_def("Int8MatMul", int8::kDomain, 1, INT64_MAX, {}, cuda::prepare_int8_matmul));
 }
 
 }  // namespace octet
