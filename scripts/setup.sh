@@ -35,18 +35,21 @@ python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/requir
 # against NVIDIA's CUTLASS headers, from PyPI's nvidia-cutlass wheel.
 cutlass_version=4.2.0.0
 cutlass_dir="$HOME/.cache/octet/nvidia-cutlass-${cutlass_version%.0}"
-if { command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; } && [[ ! -f $cutlass_dir/include/cutlass/cutlass.h ]]; then
+# Its include/ and tools/util/include/ (the convolutions' cutlass/util/packed_stride.hpp) into one folder.
+if { command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; } &&
+   [[ ! -f $cutlass_dir/include/cutlass/cutlass.h || ! -f $cutlass_dir/include/cutlass/util/packed_stride.hpp ]]; then
   wheel_dir=$(mktemp -d)
   python3 -m pip download -q --disable-pip-version-check --no-deps "nvidia-cutlass==$cutlass_version" -d "$wheel_dir"
   python3 - "$wheel_dir"/nvidia_cutlass-*.whl "$cutlass_dir" <<'PY'
 import os, shutil, sys, zipfile
 wheel, dest = sys.argv[1], sys.argv[2]
-prefix = "cutlass_library/source/include/"
+prefixes = ("cutlass_library/source/include/", "cutlass_library/source/tools/util/include/")
 tmp = dest + ".partial"
 shutil.rmtree(tmp, ignore_errors=True)
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
+        prefix = next((p for p in prefixes if name.startswith(p)), None)
+        if prefix and not name.endswith("/"):
             path = os.path.join(tmp, "include", name[len(prefix):])
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with z.open(name) as src, open(path, "wb") as out:

@@ -256,6 +256,8 @@ Engine build_engine(const Graph& network, const BuilderConfig& config) {
   EngineInfo info = built.info();
   if (config.device == Device::kCuda) {
     info.device = Device::kCuda;
+    if (const int fused = fuse_int8_residual_adds(graph))
+      config.log("residual adds: " + std::to_string(fused) + " Int8Adds run in their convolutions' epilogues");
     bind_cuda_kernels(graph, config);
   } else {
     info.sub_batch = choose_kernels(graph, config);

@@ -78,8 +78,10 @@ bool Node::channels_last() const { return attr_string(kLayoutAttribute, "NCHW") 
 std::vector<size_t> channels_last_inputs(const Node& n) {
   if (!n.domain.empty() && n.domain != "octet") return {};
   const std::string& op = n.op_type;
-  if (op == "Conv" || op == "Int8Conv") return {0};
-  if (op == "FusedConv") return n.inputs.size() > 3 && !n.inputs[3].empty() ? std::vector<size_t>{0, 3} : std::vector<size_t>{0};
+  if (op == "Conv") return {0};
+  // Input 3 of FusedConv and Int8Conv is the residual, an activation like X.
+  if (op == "FusedConv" || op == "Int8Conv")
+    return n.inputs.size() > 3 && !n.inputs[3].empty() ? std::vector<size_t>{0, 3} : std::vector<size_t>{0};
   // MaxPool's optional Indices output counts NCHW positions.
   if (op == "MaxPool" && n.outputs.size() > 1 && !n.outputs[1].empty()) return {};
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") return {0};

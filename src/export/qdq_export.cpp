@@ -178,6 +178,9 @@ class QdqGraphWriter {
   }
 
   void write_int8_conv(const Node& n) {
+    if (n.inputs.size() > 3 && !n.inputs[3].empty())
+      throw Error(n.describe() + ": a convolution with a fused residual Add (GPU engines) has no QDQ form here; "
+                  "export the CPU engine");
     std::vector<std::string> inputs = {dequantize_input(n, 0, "x", n.attr_float("x_scale", 0)), dequantize_weight(n, 0)};
     if (auto bias = dequantize_bias(n)) inputs.push_back(*bias);
     std::map<std::string, Attribute> attributes;

@@ -47,6 +47,10 @@ ConvFusionCounts fuse_conv_activations(Graph& g);
 // The builder runs it on the finished network, after calibration and quantization.
 int convert_to_channels_last(Graph& g);
 
+// GPU engines: Int8Conv -> Int8Add(·, Z) -> one Int8Conv with the residual input Z
+// (int8_kernels.h), run on the quantized, channels-last network. Returns the number fused.
+int fuse_int8_residual_adds(Graph& g);
+
 struct PassOptions {
   // Conv + activation (+ residual Add, + MaxPool) -> octet.FusedConv. INT8 builds turn it
   // off: the quantizer fuses Conv + Relu/Clip and Add into its INT8 layers

@@ -137,7 +137,7 @@ template <class Out>
 struct Int8Add {
   float ra, rb, lo, hi;
   __device__ Out operator()(int8_t a, int8_t b) const {
-    return finish_output<Out>(__fadd_rn(float_product(a, ra), float_product(b, rb)), lo, hi);
+    return finish_output<Out>(int8_sum(static_cast<float>(a), static_cast<float>(b), ra, rb), lo, hi);
   }
 };
 

@@ -1,128 +1,22 @@
 // INT8 GEMM (int8_gemm.h): CUTLASS 3 warp-specialised wgmma + TMA kernels on sm_90a
-// with octet's requantizing epilogue as an epilogue visitor tree, and a plain CUDA
-// kernel with the same epilogue for shapes TMA cannot take. Both reproduce
-// requantize.h bit for bit: saturating int32 bias add, (float)acc rounded to nearest,
-// one float multiply, round half to even, clamp.
+// with octet's requantizing epilogue (int8_epilogue.cuh), and a plain CUDA kernel with
+// the same arithmetic for shapes TMA cannot take; both reproduce requantize.h bit for bit.
 #include "kernels/cuda/int8_gemm.h"
 
-#include <cute/tensor.hpp>
-#include <cutlass/cutlass.h>
 #include <cutlass/epilogue/collective/collective_builder.hpp>
-#include <cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp>
 #include <cutlass/gemm/collective/collective_builder.hpp>
 #include <cutlass/gemm/device/gemm_universal_adapter.h>
 #include <cutlass/gemm/kernel/gemm_universal.hpp>
 
 #include <climits>
 #include <cstdint>
-#include <map>
-#include <mutex>
-#include <string>
 
-#include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/int8_math.cuh"
+#include "kernels/cuda/int8_epilogue.cuh"
 
 namespace octet::cuda {
 namespace {
 
-// ---------------------------------------------------------------------------
-// The epilogue arithmetic (int8_math.cuh's), shared by the CUTLASS visitor nodes and the plain kernel.
-
-// Float output: min(max((float)acc * scale, lo), hi). __fmul_rn: one rounded multiply.
-__device__ __forceinline__ float scale_and_clamp(float acc, float scale, float lo, float hi) {
-  return clamp_as_reference(__fmul_rn(acc, scale), lo, hi);
-}
-
-// Int8 output, still as a float holding an integer in [lo, hi]: rintf rounds half to even.
-__device__ __forceinline__ float requantize_value(float acc, float scale, float lo, float hi) {
-  return clamp_as_reference(rintf(__fmul_rn(acc, scale)), lo, hi);
-}
-
-// ---------------------------------------------------------------------------
-// Epilogue visitor tree nodes. Sm90Compute converts each input fragment to its
-// ElementCompute and calls ComputeFn<Array<ElementCompute, N>>; a ComputeFn with an
-// `Arguments` member also receives those (the bounds).
-
-struct Bounds {
-  float lo, hi;
-};
-
-template <class Fragment>
-struct SaturatingAddBias {
-  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& bias) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = add_bias(acc[i], bias[i]);
-    return out;
-  }
-};
-
-template <class Fragment>
-struct ScaleAndClamp {
-  using Arguments = Bounds;
-  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = scale_and_clamp(acc[i], scale[i], bounds.lo, bounds.hi);
-    return out;
-  }
-};
-
-// Its float results are integers in [-128, 127], so CUTLASS's float -> int8 output
-// conversion (cvt.rni to int32, then to int8) is exact.
-template <class Fragment>
-struct Requantize {
-  using Arguments = Bounds;
-  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = requantize_value(acc[i], scale[i], bounds.lo, bounds.hi);
-    return out;
-  }
-};
-
-namespace fusion = cutlass::epilogue::fusion;
-constexpr auto kRoundToNearest = cutlass::FloatRoundStyle::round_to_nearest;
-
-// acc + bias[n] in int32 (a null bias reads as 0).
-template <class TileShape>
-using BiasedAccumulator =
-    fusion::Sm90EVT<fusion::Sm90Compute<SaturatingAddBias, int32_t, int32_t, kRoundToNearest>, fusion::Sm90AccFetch,
-                    fusion::Sm90RowBroadcast<0, TileShape, int32_t, int32_t>>;
-
-// f((float)biased acc, scale[n], bounds); the int32 -> float conversion rounds to nearest.
-template <template <class> class ScaleFn, class ElementOutput, class TileShape>
-using ScaledAccumulator =
-    fusion::Sm90EVT<fusion::Sm90Compute<ScaleFn, ElementOutput, float, kRoundToNearest>, BiasedAccumulator<TileShape>,
-                    fusion::Sm90RowBroadcast<0, TileShape, float, float>>;
-
-// Each epilogue: the visitor tree for a CTA tile shape and its arguments.
-struct RequantizeToInt8 {
-  template <class TileShape>
-  using Callbacks = ScaledAccumulator<Requantize, int8_t, TileShape>;
-  template <class TileShape>
-  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue& e) {
-    return {{{}, {e.bias}, {}}, {e.scale}, {e.lo, e.hi}};
-  }
-};
-
-struct ScaleToFloat {
-  template <class TileShape>
-  using Callbacks = ScaledAccumulator<ScaleAndClamp, float, TileShape>;
-  template <class TileShape>
-  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue& e) {
-    return {{{}, {e.bias}, {}}, {e.scale}, {e.lo, e.hi}};
-  }
-};
-
-struct RawAccumulator {
-  template <class TileShape>
-  using Callbacks = fusion::Sm90AccFetch;
-  template <class TileShape>
-  static typename Callbacks<TileShape>::Arguments arguments(const Int8Epilogue&) {
-    return {};
-  }
-};
+using namespace tensor_core;
 
 // ---------------------------------------------------------------------------
 // Tensor-core configurations.
@@ -133,11 +27,25 @@ using cute::_2;
 using cute::_256;
 using cute::_64;
 
-// Large problems (at least one 128x256 tile per SM): two consumer warpgroups share a
-// 128x256 tile; clusters of 2 along M multicast the B tile.
+// Which configuration a shape takes is measured (H200, docs/cuda_backend.md): with
+// ResNet-50's shallow products (K <= 256) the epilogue bounds the speed, so those get
+// 64-deep K tiles (more pipeline stages, no padding) and wide epilogue subtiles.
+
+// Large problems (at least one 128x256 tile per SM) with deep K: two consumer
+// warpgroups share a 128x256 tile; clusters of 2 along M multicast the B tile.
 struct LargeTiles {
   using TileShape = cute::Shape<_128, _256, _128>;
   using ClusterShape = cute::Shape<_2, _1, _1>;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
+  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+};
+
+// Large problems with shallow K: 128x128 epilogue subtiles halve the epilogue's stores.
+struct WideTiles {
+  using TileShape = cute::Shape<_128, _256, _64>;
+  using ClusterShape = cute::Shape<_1, _1, _1>;
+  using EpilogueTile = cute::Shape<_128, _128>;
   using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
 };
@@ -146,8 +54,9 @@ struct LargeTiles {
 // ResNet-style networks): a 256-wide tile would be mostly empty, so the tile is as wide as N.
 template <class TileN>
 struct NarrowTiles {
-  using TileShape = cute::Shape<_128, TileN, _128>;
-  using ClusterShape = cute::Shape<_2, _1, _1>;
+  using TileShape = cute::Shape<_128, TileN, _64>;
+  using ClusterShape = cute::Shape<_1, _1, _1>;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
   using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
 };
@@ -157,23 +66,24 @@ struct NarrowTiles {
 struct SmallTiles {
   using TileShape = cute::Shape<_64, _128, _128>;
   using ClusterShape = cute::Shape<_1, _1, _1>;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
   using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
   using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecialized;
 };
 
-// TMA needs 16-byte aligned rows: 16 int8 elements of A and B, 16 bytes of D.
-constexpr int kTmaAlignmentBytes = 16;
 
 template <class Config, class ElementD, class Epilogue>
 struct CutlassGemm {
   using TileShape = typename Config::TileShape;
   using ClusterShape = typename Config::ClusterShape;
   static constexpr int kAlignmentD = kTmaAlignmentBytes / static_cast<int>(sizeof(ElementD));
+  using ElementC = typename Epilogue::ElementC;
+  static constexpr int kAlignmentC = cute::is_void_v<ElementC> ? kAlignmentD : kTmaAlignmentBytes;
 
-  // No C operand (void): the epilogue reads only the accumulators and the per-column vectors.
+  // C (the residual, or void: none) has D's [M, N] row-major layout.
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
-      cutlass::epilogue::collective::EpilogueTileAuto, int32_t, float, void, cutlass::layout::RowMajor, kAlignmentD,
+      typename Config::EpilogueTile, int32_t, float, ElementC, cutlass::layout::RowMajor, kAlignmentC,
       ElementD, cutlass::layout::RowMajor, kAlignmentD, typename Config::EpilogueSchedule,
       typename Epilogue::template Callbacks<TileShape>>::CollectiveOp;
 
@@ -190,40 +100,6 @@ struct CutlassGemm {
   using Device = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
 
-// ---------------------------------------------------------------------------
-// Per-device facts, read once per device.
-
-struct DeviceInfo {
-  int device = 0;
-  int sm_count = 0;
-  bool is_sm90 = false;  // sm_90a code runs on compute capability 9.0 only
-};
-
-DeviceInfo current_device_info() {
-  int device = 0;
-  OCTET_CUDA_CHECK(cudaGetDevice(&device));
-  static std::mutex mutex;
-  static std::map<int, DeviceInfo> infos;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = infos.find(device);
-  if (it == infos.end()) {
-    DeviceInfo info;
-    info.device = device;
-    int major = 0, minor = 0;
-    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&info.sm_count, cudaDevAttrMultiProcessorCount, device));
-    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-    info.is_sm90 = major == 9 && minor == 0;
-    it = infos.emplace(device, info).first;
-  }
-  return it->second;
-}
-
-void check_cutlass(cutlass::Status status, const char* what) {
-  if (status != cutlass::Status::kSuccess)
-    throw Error(std::string("INT8 GEMM: CUTLASS ") + what + " failed: " + cutlassGetStatusString(status));
-}
-
 template <class Gemm, class Epilogue, class ElementD>
 void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
                  const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream) {
@@ -233,7 +109,7 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
   typename Kernel::StrideA stride_a = cute::make_stride(K, cute::Int<1>{}, M * K);
   typename Kernel::StrideB stride_b = cute::make_stride(K, cute::Int<1>{}, N * K);
   typename Kernel::StrideD stride_d = cute::make_stride(N, cute::Int<1>{}, M * N);
-  typename Kernel::StrideC stride_c = stride_d;
+  typename Kernel::StrideC stride_c = cute::make_stride(N, cute::Int<1>{}, M * N);
 
   cutlass::KernelHardwareInfo hw_info;
   hw_info.device_id = device.device;
@@ -243,7 +119,7 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
       cutlass::gemm::GemmUniversalMode::kGemm,
       {static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), 1},
       {A, stride_a, B, stride_b},
-      {Epilogue::template arguments<typename Gemm::TileShape>(epilogue), nullptr, stride_c, D, stride_d},
+      {Epilogue::template arguments<typename Gemm::TileShape>(epilogue), epilogue.residual.z, stride_c, D, stride_d},
       hw_info};
 
   Device gemm;
@@ -269,6 +145,8 @@ void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, 
     run_cutlass<CutlassGemm<NarrowTiles<_64>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
   else if (N <= 128 && fills_the_gpu(NarrowTiles<_128>{}))
     run_cutlass<CutlassGemm<NarrowTiles<_128>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+  else if (K <= 256 && fills_the_gpu(WideTiles{}))
+    run_cutlass<CutlassGemm<WideTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
   else if (fills_the_gpu(LargeTiles{}))
     run_cutlass<CutlassGemm<LargeTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
   else
@@ -289,13 +167,23 @@ struct StoreInt32 {
   __device__ void operator()(int64_t row, int64_t col, int32_t acc) const { d[row * n + col] = acc; }
 };
 
+// The int8 value c of an accumulator, as an integer-valued float.
+__device__ __forceinline__ float requantized(const Int8Epilogue& e, int64_t col, int32_t acc) {
+  const int32_t biased = e.bias ? add_bias(acc, e.bias[col]) : acc;
+  return requantize_value(__int2float_rn(biased), e.scale[col], e.lo, e.hi);
+}
+
+__device__ __forceinline__ float residual_sum(const Int8Residual& r, float c, int64_t at) {
+  return int8_sum(c, static_cast<float>(r.z[at]), r.c_ratio, r.z_ratio);
+}
+
 struct StoreInt8 {
   int8_t* d;
   int64_t n;
   Int8Epilogue e;
   __device__ void operator()(int64_t row, int64_t col, int32_t acc) const {
-    const int32_t biased = e.bias ? add_bias(acc, e.bias[col]) : acc;
-    const float v = requantize_value(__int2float_rn(biased), e.scale[col], e.lo, e.hi);
+    float v = requantized(e, col, acc);
+    if (e.residual.z) v = clamp_as_reference(rintf(residual_sum(e.residual, v, row * n + col)), e.residual.lo, e.residual.hi);
     d[row * n + col] = static_cast<int8_t>(__float2int_rn(v));
   }
 };
@@ -305,6 +193,11 @@ struct StoreFloat {
   int64_t n;
   Int8Epilogue e;
   __device__ void operator()(int64_t row, int64_t col, int32_t acc) const {
+    if (e.residual.z) {
+      const float sum = residual_sum(e.residual, requantized(e, col, acc), row * n + col);
+      d[row * n + col] = clamp_as_reference(sum, e.residual.lo, e.residual.hi);
+      return;
+    }
     const int32_t biased = e.bias ? add_bias(acc, e.bias[col]) : acc;
     d[row * n + col] = scale_and_clamp(__int2float_rn(biased), e.scale[col], e.lo, e.hi);
   }
@@ -358,7 +251,7 @@ bool tensor_core_shape(int64_t M, int64_t N, int64_t K) {
   return M >= 1 && N >= 1 && K >= 1 && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && N % 16 == 0 && K % 16 == 0;
 }
 
-bool tma_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kTmaAlignmentBytes == 0; }
+bool tma_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kTmaAlignmentBytes == 0; }  // null is aligned
 
 void check_arguments(int64_t M, int64_t N, int64_t K, const Int8Epilogue* epilogue) {
   if (M < 0 || N < 0 || K < 0) throw Error("INT8 GEMM: negative dimension");
@@ -371,7 +264,8 @@ template <class Epilogue, class ElementD, class Store>
 void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
               const Int8Epilogue& epilogue, Store store, cudaStream_t stream) {
   if (M == 0 || N == 0) return;
-  if (tensor_core_shape(M, N, K) && tma_aligned(A) && tma_aligned(B) && tma_aligned(D)) {
+  if (tensor_core_shape(M, N, K) && tma_aligned(A) && tma_aligned(B) && tma_aligned(D) &&
+      tma_aligned(epilogue.residual.z)) {
     const DeviceInfo device = current_device_info();
     if (device.is_sm90) {
       run_tensor_cores<Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
@@ -386,12 +280,20 @@ void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t 
 void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
                const Int8Epilogue& epilogue, cudaStream_t stream) {
   check_arguments(M, N, K, &epilogue);
-  dispatch<RequantizeToInt8>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);
+  if (epilogue.residual.z)
+    dispatch<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);
+  else
+    dispatch<RequantizeToInt8>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);
 }
 
 void int8_gemm(const int8_t* A, const int8_t* B, float* D, int64_t M, int64_t N, int64_t K,
                const Int8Epilogue& epilogue, cudaStream_t stream) {
   check_arguments(M, N, K, &epilogue);
+  // A float output after a residual sum (the builder fuses only int8 sums) takes the plain kernel.
+  if (epilogue.residual.z) {
+    if (M > 0 && N > 0) run_plain(A, B, M, N, K, StoreFloat{D, N, epilogue}, stream);
+    return;
+  }
   dispatch<ScaleToFloat>(A, B, D, M, N, K, epilogue, StoreFloat{D, N, epilogue}, stream);
 }
 

@@ -15,10 +15,22 @@ namespace octet::cuda {
 //   float output: D = min(max((float)acc * scale[n], lo), hi)   (lo/hi real units, +-inf for none)
 // `scale` is the requantization multiplier (int8 output) or the accumulator scale
 // (float output) of requantize.h, one float per column, in device memory.
+// Optional residual sum (Int8Conv's input Z, src/kernels/reference/int8/int8_kernels.h):
+// with an int8 output, the requantized value c above then goes through Int8Add with Z:
+//   int8 output:  D = clamp(round_half_even(fl(c * c_ratio) + fl(z * z_ratio)), lo, hi)
+//   float output: D = min(max(fl(c * c_ratio) + fl(z * z_ratio), lo), hi)
+// each product correctly rounded to float, then one float add (no FMA).
+struct Int8Residual {
+  const int8_t* z = nullptr;  // [M, N] row-major like D, device memory; null: no residual
+  float c_ratio = 1.0f, z_ratio = 1.0f;
+  float lo = -128.0f, hi = 127.0f;  // of D: integers for int8 output, real units (+-inf) for float
+};
+
 struct Int8Epilogue {
   const int32_t* bias = nullptr;  // [N], device memory, or null
   const float* scale = nullptr;   // [N], device memory (required)
-  float lo = -128.0f, hi = 127.0f;
+  float lo = -128.0f, hi = 127.0f;  // of c (int8 bounds) or of a float D without a residual
+  Int8Residual residual;
 };
 
 // A: [M, K] row-major int8; B: [N, K] row-major int8 (K contiguous: the "TN"

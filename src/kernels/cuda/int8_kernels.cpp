@@ -1,15 +1,19 @@
 // Int8Conv (channels-last) and Int8MatMul on the GPU. Both become one INT8 GEMM
 // on the tensor cores (int8_gemm.h) with the requantizing epilogue fused: a 1x1
-// stride-1 convolution directly over the activations, other ungrouped
-// convolutions over an im2col copy in scratch memory; grouped (depthwise)
-// convolutions run the direct kernel.
+// stride-1 convolution directly over the activations, other ungrouped convolutions
+// as an implicit GEMM (int8_conv.h) where it applies (int8 output, channels in
+// multiples of 16), else over an im2col copy in scratch memory; grouped (depthwise)
+// convolutions run the direct kernel. A residual input Z (int8_kernels.h) is summed
+// in the GEMM's epilogue.
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/int8_conv.h"
 #include "kernels/cuda/int8_gemm.h"
 #include "kernels/reference/int8/int8_kernels.h"
 #include "kernels/reference/spatial.h"
@@ -22,17 +26,20 @@ namespace {
 constexpr int64_t kDepthAlignment = 16;
 int64_t aligned_depth(int64_t k) { return (k + kDepthAlignment - 1) / kDepthAlignment * kDepthAlignment; }
 
-// A kernel's requantization on the device: per-channel scales and bias, and bounds.
+// A kernel's requantization on the device: per-channel scales and bias, bounds,
+// and for Int8Conv with a residual input Z the residual sum's ratios and bounds.
 struct DeviceEpilogue {
   DType output_dtype = DType::kInt8;
   std::shared_ptr<float> scale;
   std::shared_ptr<int32_t> bias;  // null: none
   float lo = 0, hi = 0;
+  std::optional<int8::AddRequantizer> sum;
 
-  DeviceEpilogue(const int8::Requantizer& rq, const Tensor* b) : output_dtype(rq.output_dtype) {
+  DeviceEpilogue(const int8::Requantizer& rq, const Tensor* b, std::optional<int8::AddRequantizer> residual_sum = {})
+      : output_dtype(residual_sum ? residual_sum->output_dtype : rq.output_dtype), sum(residual_sum) {
     scale = upload(rq.multipliers.data(), rq.multipliers.size());
     if (b) bias = upload(b->data<int32_t>(), static_cast<size_t>(b->numel()));
-    if (output_dtype == DType::kInt8) {
+    if (rq.output_dtype == DType::kInt8) {
       lo = static_cast<float>(rq.lo), hi = static_cast<float>(rq.hi);
     } else {
       const float inf = std::numeric_limits<float>::infinity();
@@ -41,14 +48,23 @@ struct DeviceEpilogue {
       hi = a.kind == int8::Activation::kClip ? a.clip_max : inf;
     }
   }
-  Int8Epilogue get() const { return Int8Epilogue{bias.get(), scale.get(), lo, hi}; }
+  // z: the residual input's device data when the kernel has one.
+  Int8Epilogue get(const int8_t* z = nullptr) const {
+    Int8Epilogue e{bias.get(), scale.get(), lo, hi};
+    if (sum) e.residual = Int8Residual{z, sum->ra, sum->rb, sum_lo(), sum_hi()};
+    return e;
+  }
+  // The residual sum's output bounds: a float output without an activation is an unbounded clamp.
+  float sum_lo() const { return sum->clamped ? sum->lo : -std::numeric_limits<float>::infinity(); }
+  float sum_hi() const { return sum->clamped ? sum->hi : std::numeric_limits<float>::infinity(); }
 
-  // y [rows, n] = epilogue(a [rows, k] · w [n, k]ᵀ).
-  void gemm(const int8_t* a, const int8_t* w, Tensor& y, int64_t rows, int64_t n, int64_t k, cudaStream_t s) const {
+  // y [rows, n] = epilogue(a [rows, k] · w [n, k]ᵀ) (+ the residual z [rows, n]).
+  void gemm(const int8_t* a, const int8_t* w, Tensor& y, int64_t rows, int64_t n, int64_t k, const int8_t* z,
+            cudaStream_t s) const {
     if (output_dtype == DType::kInt8)
-      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(), s);
+      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(z), s);
     else
-      int8_gemm(a, w, y.data<float>(), rows, n, k, get(), s);
+      int8_gemm(a, w, y.data<float>(), rows, n, k, get(z), s);
   }
 };
 
@@ -61,8 +77,9 @@ const Tensor* bias_input(const Node& node, const Graph& graph, int64_t channels)
 
 class Int8ConvKernel : public PreparedKernel {
  public:
-  Int8ConvKernel(const Node& node, const Graph& graph, const Tensor& w, const Tensor* b, const int8::Requantizer& rq)
-      : epilogue_(rq, b),
+  Int8ConvKernel(const Node& node, const Tensor& w, const Tensor* b, const int8::Requantizer& rq,
+                 std::optional<int8::AddRequantizer> residual_sum)
+      : epilogue_(rq, b, residual_sum),
         m_(w.dim(0)), cg_(w.dim(1)), kh_(w.dim(2)), kw_(w.dim(3)),
         group_(node.attr_int("group", 1)) {
     // W [M, C/g, KH, KW] -> [M, KH, KW, C/g], rows padded to a multiple of 16 for the GEMM.
@@ -90,27 +107,52 @@ class Int8ConvKernel : public PreparedKernel {
                    static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
                    static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1]),
                    static_cast<int>(group_)};
-    Tensor& y = ctx.make_output(0, epilogue_.output_dtype, {g.n, g.oh, g.ow, g.m}, false);
+    const Shape out_shape{g.n, g.oh, g.ow, g.m};
+    const int8_t* z = nullptr;
+    if (epilogue_.sum) {
+      const Tensor& zt = ctx.input(int8::kResidualInput);
+      if (zt.dtype() != DType::kInt8 || zt.shape() != out_shape)
+        ctx.fail("Z " + shape_str(zt.shape()) + " must be int8 with the convolution's output shape " + shape_str(out_shape));
+      z = zt.data<int8_t>();
+    }
+    Tensor& y = ctx.make_output(0, epilogue_.output_dtype, out_shape, false);
     const int64_t rows = g.n * g.oh * g.ow;
     if (rows == 0) return;
     const cudaStream_t s = stream_of(ctx);
-    if (group_ != 1) {
-      const Int8Epilogue e = epilogue_.get();
-      if (epilogue_.output_dtype == DType::kInt8)
-        int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, e.bias, e.scale, e.lo, e.hi, s);
-      else
-        int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<float>(), g, e.bias, e.scale, e.lo, e.hi, s);
-      return;
-    }
+    if (group_ != 1) return run_direct(ctx, x, g, z, y, s);
     const bool pointwise = kh_ == 1 && kw_ == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_t == 0 &&
                            g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
-    if (pointwise) return epilogue_.gemm(x.data<int8_t>(), weights_.get(), y, rows, m_, depth_, s);
+    if (pointwise) return epilogue_.gemm(x.data<int8_t>(), weights_.get(), y, rows, m_, depth_, z, s);
+    // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
+    if (!z && epilogue_.output_dtype == DType::kInt8 && padded_depth_ == depth_ &&
+        int8_conv_implicit_gemm(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, epilogue_.get(), s))
+      return;
     auto* cols = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
     im2col_nhwc_int8(x.data<int8_t>(), cols, g, padded_depth_, s);
-    epilogue_.gemm(cols, weights_.get(), y, rows, m_, padded_depth_, s);
+    epilogue_.gemm(cols, weights_.get(), y, rows, m_, padded_depth_, z, s);
   }
 
  private:
+  // Grouped convolutions: the direct kernel, then (with a residual) Int8Add of its int8 output and Z.
+  void run_direct(KernelContext& ctx, const Tensor& x, const Conv2d& g, const int8_t* z, Tensor& y,
+                  cudaStream_t s) const {
+    const Int8Epilogue e = epilogue_.get();
+    if (z) {
+      const int64_t count = g.n * g.oh * g.ow * g.m;
+      auto* c = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(count)));
+      int8_conv_direct(x.data<int8_t>(), weights_.get(), c, g, e.bias, e.scale, e.lo, e.hi, s);
+      const int8::AddRequantizer& r = *epilogue_.sum;
+      if (r.output_dtype == DType::kInt8)
+        int8_add(c, z, y.data<int8_t>(), count, r.ra, r.rb, epilogue_.sum_lo(), epilogue_.sum_hi(), s);
+      else
+        int8_add(c, z, y.data<float>(), count, r.ra, r.rb, epilogue_.sum_lo(), epilogue_.sum_hi(), s);
+    } else if (epilogue_.output_dtype == DType::kInt8) {
+      int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, e.bias, e.scale, e.lo, e.hi, s);
+    } else {
+      int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<float>(), g, e.bias, e.scale, e.lo, e.hi, s);
+    }
+  }
+
   DeviceEpilogue epilogue_;
   int64_t m_, cg_, kh_, kw_, group_;
   int64_t depth_ = 0, padded_depth_ = 0;
@@ -137,7 +179,7 @@ class Int8MatMulKernel : public PreparedKernel {
     out.back() = n_;
     Tensor& y = ctx.make_output(0, epilogue_.output_dtype, out, false);
     const int64_t rows = a.numel() / k_;
-    if (rows > 0) epilogue_.gemm(a.data<int8_t>(), weights_.get(), y, rows, n_, k_, stream_of(ctx));
+    if (rows > 0) epilogue_.gemm(a.data<int8_t>(), weights_.get(), y, rows, n_, k_, nullptr, stream_of(ctx));
   }
 
  private:
@@ -158,7 +200,9 @@ std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph&
   const int8::Requantizer rq = int8::read_requantizer(ctx, w->dim(0));
   int8::require_weight_range(ctx, 1);
   int8::require_depth_fits(ctx, w->dim(1) * w->dim(2) * w->dim(3));
-  return std::make_unique<Int8ConvKernel>(node, graph, *w, b, rq);
+  std::optional<int8::AddRequantizer> residual_sum;
+  if (node_has_input(node, int8::kResidualInput)) residual_sum = int8::read_residual_requantizer(ctx);
+  return std::make_unique<Int8ConvKernel>(node, *w, b, rq, residual_sum);
 }
 
 std::unique_ptr<PreparedKernel> prepare_int8_matmul(const Node& node, const Graph& graph) {

@@ -11,11 +11,16 @@ namespace octet::cuda {
 // round_half_even: rintf rounds to nearest even, as std::nearbyint under FE_TONEAREST.
 __device__ __forceinline__ float round_half_even(float v) { return rintf(v); }
 
-// min(max(v, lo), hi) written as the reference writes it (NaN gives lo): requantize.h's
-// saturate and Activation::apply, and Int8Epilogue's float clamp.
-__device__ __forceinline__ float clamp_as_reference(float v, float lo, float hi) {
-  const float low = v > lo ? v : lo;
-  return low < hi ? low : hi;
+// min(max(v, lo), hi) with the reference's NaN rule (requantize.h's saturate and
+// Activation::apply give lo): fmaxf returns lo for a NaN v, and lo, hi are never NaN
+// (validated bounds), so two min/max instructions reproduce it.
+__device__ __forceinline__ float clamp_as_reference(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
+
+// requantize.h's add_bias: acc + bias saturated to the int32 range.
+__device__ __forceinline__ int32_t add_bias(int32_t acc, int32_t bias) {
+  int32_t sum;
+  asm("add.sat.s32 %0, %1, %2;" : "=r"(sum) : "r"(acc), "r"(bias));
+  return sum;
 }
 
 // requantize.h's saturate: clamps a rounded value into [lo, hi] (integers within
@@ -28,10 +33,11 @@ __device__ __forceinline__ int8_t saturate_int8(float rounded, float lo, float h
 // scaled(), for an accumulator the product requantize() rounds.
 __device__ __forceinline__ float float_product(int32_t q, float scale) { return __fmul_rn(__int2float_rn(q), scale); }
 
-// requantize.h's add_bias: acc + bias saturated to the int32 range.
-__device__ __forceinline__ int32_t add_bias(int32_t acc, int32_t bias) {
-  const int64_t sum = static_cast<int64_t>(acc) + bias;
-  return static_cast<int32_t>(sum > INT32_MAX ? INT32_MAX : sum < INT32_MIN ? INT32_MIN : sum);
+
+// Int8Add's real sum of two int8 values (exact as floats): fl(a * ra) + fl(b * rb),
+// each product and the sum rounded once.
+__device__ __forceinline__ float int8_sum(float a, float b, float ra, float rb) {
+  return __fadd_rn(__fmul_rn(a, ra), __fmul_rn(b, rb));
 }
 
 // A real value to an output: int8 gets saturate(round_half_even(v)) into [lo, hi]

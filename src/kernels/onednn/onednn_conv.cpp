@@ -274,7 +274,8 @@ std::unique_ptr<PreparedKernel> prepare_bf16_conv(const Node& node, const Graph&
 }
 
 std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph& graph) {
-  if (!onednn::exact_int8_products()) return nullptr;
+  // A residual input (Z, GPU builds' fusion) is the reference's and the CUDA kernel's.
+  if (!onednn::exact_int8_products() || node_has_input(node, int8::kResidualInput)) return nullptr;
   std::optional<ConvConfig> config = read_conv_config(node, graph, DType::kInt8, DType::kInt32);
   if (!config) return nullptr;
   const Tensor& w = *constant_input(node, graph, 1);

@@ -84,7 +84,9 @@ class Int8DirectConvKernel : public PreparedKernel {
 
 std::unique_ptr<PreparedKernel> prepare_int8_conv(const Node& node, const Graph& graph) {
   static const bool vnni_supported = vnni::supported();
-  if (!vnni_supported || !node.channels_last() || node.attr_int("group", 1) != 1) return nullptr;
+  if (!vnni_supported || !node.channels_last() || node.attr_int("group", 1) != 1 ||
+      node_has_input(node, int8::kResidualInput))
+    return nullptr;
   const Tensor* w = constant_input(node, graph, 1);
   const Tensor* b = constant_input(node, graph, 2);
   if (!w || w->dtype() != DType::kInt8 || w->rank() != 4 || w->dim(1) % 4 != 0) return nullptr;

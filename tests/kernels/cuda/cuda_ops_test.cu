@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/int8_conv.h"
 #include "kernels/cuda/cuda_test_support.h"
 #include "kernels/reference/int8/requantize.h"
 #include "octet/error.h"
@@ -547,7 +548,10 @@ std::vector<int32_t> conv_on_cpu(const std::vector<int8_t>& x, const std::vector
   return accumulators;
 }
 
-void check_conv(const ConvCase& t, bool with_bias, uint32_t seed) {
+// The direct kernel (int8 and float outputs), or the implicit GEMM (int8_conv.h: int8 output).
+enum class ConvKernel { kDirect, kImplicitGemm };
+
+void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel kernel = ConvKernel::kDirect) {
   const Conv2d& g = t.g;
   const int64_t cg = g.c / g.group;
   const std::vector<int8_t> x = random_int8(static_cast<size_t>(g.n * g.h * g.w * g.c), seed,
@@ -588,6 +592,15 @@ void check_conv(const ConvCase& t, bool with_bias, uint32_t seed) {
   }
   DeviceBuffer<int8_t> dyq(outputs);
   dyq.fill_bytes(kPoison);
+  if (kernel == ConvKernel::kImplicitGemm) {
+    Int8Epilogue epilogue{};
+    epilogue.bias = bias_ptr, epilogue.scale = dscale.get();
+    epilogue.lo = static_cast<float>(lo), epilogue.hi = static_cast<float>(hi);
+    ASSERT_TRUE(int8_conv_implicit_gemm(dx.get(), dw.get(), dyq.get(), g, epilogue, nullptr))
+        << what << ": the implicit GEMM declined";
+    expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output (implicit GEMM)");
+    return;
+  }
   int8_conv_direct(dx.get(), dw.get(), dyq.get(), g, bias_ptr, dscale.get(), static_cast<float>(lo),
                    static_cast<float>(hi), nullptr);
   expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output");
@@ -616,6 +629,30 @@ TEST(CudaOpsTest, DirectConvMatchesReference) {
   uint32_t seed = 20;
   for (const ConvCase& t : cases)
     for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4);
+}
+
+// The tensor-core implicit GEMM (sm_90): strides, pads (ONNX end pads that leave a row
+// unused), dilation, a 1x1 stride-2 projection, more than one CTA tile along M and N,
+// ties and saturated biases, bit for bit the reference.
+TEST(CudaOpsTest, ImplicitGemmConvMatchesReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  int major = 0, minor = 0;
+  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0));
+  if (major != 9 || minor != 0) GTEST_SKIP() << "the implicit GEMM needs an sm_90 GPU";
+  const int8::Activation none{}, relu{int8::Activation::kRelu};
+  const int8::Activation clip{int8::Activation::kClip, -0.7f, 3.1f};
+  const std::vector<ConvCase> cases = {
+      {"3x3 pad 1, C 16 -> 32", conv_geometry(2, 9, 7, 16, 32, 3, 3, 1, 1, 1, 1), relu, false, 0},
+      {"3x3 stride 2 pad 1, C 32 -> 64", conv_geometry(2, 9, 8, 32, 64, 3, 3, 2, 1, 1, 1), none, false, 0},
+      {"1x1 stride 2, C 16 -> 144", conv_geometry(2, 10, 9, 16, 144, 1, 1, 2, 0, 1, 1), clip, false, 0},
+      {"3x3 dilation 2 pad 2, C 48 -> 16", conv_geometry(1, 11, 12, 48, 16, 3, 3, 1, 2, 2, 1), none, false, 0},
+      {"3x3 pad 1, C 64 -> 64, 3136 pixels", conv_geometry(4, 28, 28, 64, 64, 3, 3, 1, 1, 1, 1), relu, false, 0},
+      {"3x3 pad 1, C 16 -> 16, ties (M = 0.5)", conv_geometry(1, 6, 6, 16, 16, 3, 3, 1, 1, 1, 1), none, true, 0.5f},
+  };
+  uint32_t seed = 60;
+  for (const ConvCase& t : cases)
+    for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4, ConvKernel::kImplicitGemm);
 }
 
 }  // namespace

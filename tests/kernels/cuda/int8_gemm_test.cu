@@ -1,7 +1,7 @@
 // int8_gemm (src/kernels/cuda/int8_gemm.h) against requantize.h on the CPU, element for
 // element, on the tensor-core path (CUTLASS, both tile configurations) and the plain
 // kernel: hand-checked ties, saturation and bounds, bias saturation, float output, random
-// shapes, and capture into a CUDA graph. Outputs are poisoned (0x5a bytes) first so
+// shapes with and without a residual sum, and capture into a CUDA graph. Outputs are poisoned (0x5a bytes) first so
 // unwritten elements show.
 #include <gtest/gtest.h>
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cuda/int8_gemm.h"
+#include "kernels/reference/int8/int8_kernels.h"
 #include "kernels/reference/int8/requantize.h"
 #include "kernels/cuda/cuda_test_support.h"
 
@@ -46,6 +47,20 @@ std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi) 
     const Int8Epilogue epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi};
     int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
   }
+  return d.to_host();
+}
+
+// The outputs with a residual sum (bias, int8 c in [-128, 127]): Int8Add's arithmetic `r` over c and z.
+template <class T>
+std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z, const int8::AddRequantizer& r) {
+  DeviceBuffer<int8_t> a(p.a), b(p.b), zd(z);
+  DeviceBuffer<int32_t> bias(p.bias);
+  DeviceBuffer<float> scale(p.scale);
+  DeviceBuffer<T> d(static_cast<size_t>(p.M * p.N));
+  d.fill_bytes(0x5a);
+  Int8Epilogue epilogue{bias.get(), scale.get(), -128.0f, 127.0f};
+  epilogue.residual = Int8Residual{zd.get(), r.ra, r.rb, r.clamped ? r.lo : -kInf, r.clamped ? r.hi : kInf};
+  int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
   return d.to_host();
 }
 
@@ -276,6 +291,28 @@ TEST_P(CudaInt8GemmRandom, MatchesReferenceExactly) {
     SCOPED_TRACE("int8 output, bias, clip [-20, 90]");
     expect_same(cpu_int8(p, acc, true, -20, 90), run_on_gpu<int8_t>(p, true, -20.0f, 90.0f), p.N);
   }
+  {
+    // The residual sum of a fused Int8Conv -> Int8Add: ratios 0.5 and 0.75 make ties; relu bounds.
+    const std::vector<int8_t> c = cpu_int8(p, acc, true, -128, 127);
+    std::vector<int8_t> z(c.size());
+    std::mt19937 rng(static_cast<uint32_t>(s.M + s.N));
+    for (auto& v : z) v = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    int8::AddRequantizer r;
+    r.ra = 0.5f, r.rb = 0.75f, r.clamped = true, r.lo = 0.0f, r.hi = 127.0f;
+    std::vector<int8_t> want(c.size());
+    for (size_t i = 0; i < c.size(); ++i) want[i] = r.to_int8(c[i], z[i]);
+    SCOPED_TRACE("int8 output, bias, residual sum, relu");
+    expect_same(want, run_with_residual<int8_t>(p, z, r), p.N);
+    r.ra = 0.3721f, r.rb = 1.137f, r.lo = -128.0f, r.hi = 127.0f;
+    for (size_t i = 0; i < c.size(); ++i) want[i] = r.to_int8(c[i], z[i]);
+    SCOPED_TRACE("int8 output, bias, residual sum, no activation");
+    expect_same(want, run_with_residual<int8_t>(p, z, r), p.N);
+    r.output_dtype = DType::kFloat32, r.clamped = false;
+    std::vector<float> want_float(c.size());
+    for (size_t i = 0; i < c.size(); ++i) want_float[i] = r.to_float(c[i], z[i]);
+    SCOPED_TRACE("float output, bias, residual sum");
+    expect_same(want_float, run_with_residual<float>(p, z, r), p.N);
+  }
   const int8::Activation none{}, relu{int8::Activation::kRelu};
   const int8::Activation clip{int8::Activation::kClip, -25.5f, 61.25f};
   for (const int8::Activation& activation : {none, relu, clip}) {
@@ -285,11 +322,15 @@ TEST_P(CudaInt8GemmRandom, MatchesReferenceExactly) {
   }
 }
 
-// 1573x2832 has at least one 128x256 tile per SM (the large-tile configuration); the
-// other tensor-core shapes take the 64x128 one. M, N and K leave partial tiles.
+// On an H200: 1573x2832x400 fills the GPU with 128x256 tiles and has K > 256 (the
+// large-tile configuration); 16384x256x64 and 16381x272x48 the shallow wide one;
+// 20000 rows with N = 64, 112 the narrow ones; the other tensor-core shapes take the
+// 64x128 tiles. M, N and K leave partial tiles.
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaInt8GemmRandom,
                          ::testing::Values(Shape{1000, 256, 512, true}, Shape{256, 128, 64, true},
-                                           Shape{1, 64, 32, true}, Shape{1573, 2832, 144, true},
+                                           Shape{1, 64, 32, true}, Shape{1573, 2832, 400, true},
+                                           Shape{20000, 64, 96, true}, Shape{20000, 112, 160, true},
+                                           Shape{16384, 256, 64, true}, Shape{16381, 272, 48, true},
                                            Shape{7, 10, 800, false}, Shape{3, 13, 27, false},
                                            Shape{5, 16, 0, false}, Shape{64, 24, 40, false}),
                          shape_name);

@@ -1,7 +1,8 @@
 // Int8Conv (domain "octet"): ONNX Conv over int8 X and per-output-channel int8 W,
 // with an int32 bias, int32 accumulation and a requantized int8 (or float) output.
 // Same structure as the FP32 reference Conv: im2col per (batch, group), then a GEMM
-// (int16-held int8 operands, int32 accumulators), then a per-channel epilogue.
+// (int16-held int8 operands, int32 accumulators), then a per-channel epilogue;
+// with a residual input Z, an Int8Add of that output and Z (int8_kernels.h).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -58,7 +59,17 @@ void int8_conv_kernel(KernelContext& ctx) {
 
   Shape out_shape{batch, out_channels};
   out_shape.insert(out_shape.end(), out_spatial.begin(), out_spatial.end());
-  Tensor& y = ctx.make_output(0, rq.output_dtype, out_shape);
+  // With a residual Z the convolution's int8 output is an intermediate, added to Z at the end.
+  const bool residual = ctx.has_input(int8::kResidualInput);
+  const int8::AddRequantizer sum = residual ? int8::read_residual_requantizer(ctx) : int8::AddRequantizer{};
+  if (residual) {
+    dense::require_dtype(ctx, int8::kResidualInput, "Z", DType::kInt8);
+    if (ctx.input(int8::kResidualInput).shape() != out_shape)
+      ctx.fail("Z " + shape_str(ctx.input(int8::kResidualInput).shape()) + " must have the convolution's output shape " +
+               shape_str(out_shape));
+  }
+  Tensor conv_out = residual ? Tensor(DType::kInt8, out_shape) : Tensor();
+  Tensor& y = residual ? conv_out : ctx.make_output(0, rq.output_dtype, out_shape);
   int8_t* y_int8 = rq.output_dtype == DType::kInt8 ? y.data<int8_t>() : nullptr;
   float* y_float = rq.output_dtype == DType::kFloat32 ? y.data<float>() : nullptr;
   const int8_t* x_data = x.data<int8_t>();
@@ -100,6 +111,9 @@ void int8_conv_kernel(KernelContext& ctx) {
       });
     }
   });
+  if (residual)
+    int8::apply_add(sum, conv_out.data<int8_t>(), ctx.input(int8::kResidualInput).data<int8_t>(),
+                    ctx.make_output(0, sum.output_dtype, out_shape), conv_out.numel());
 }
 
 }  // namespace

@@ -17,23 +17,22 @@ void register_int8_kernels(KernelRegistry& r) {
 
 namespace int8 {
 
-float read_scale(const KernelContext& ctx, const char* name) {
-  if (!ctx.node.has_attr(name)) ctx.fail(std::string("attribute ") + name + " is missing");
+float read_scale(const KernelContext& ctx, const std::string& name) {
+  if (!ctx.node.has_attr(name)) ctx.fail("attribute " + name + " is missing");
   const float v = ctx.node.attr_float(name, 0.0f);
-  if (!std::isfinite(v) || v <= 0.0f)
-    ctx.fail(std::string(name) + " must be finite and > 0, got " + std::to_string(v));
+  if (!std::isfinite(v) || v <= 0.0f) ctx.fail(name + " must be finite and > 0, got " + std::to_string(v));
   return v;
 }
 
-DType read_output_dtype(const KernelContext& ctx) {
-  const std::string v = ctx.node.attr_string("output_dtype", "int8");
+DType read_output_dtype(const KernelContext& ctx, const std::string& prefix) {
+  const std::string v = ctx.node.attr_string(prefix + "output_dtype", "int8");
   if (v == "int8") return DType::kInt8;
   if (v == "float32") return DType::kFloat32;
-  ctx.fail("output_dtype must be \"int8\" or \"float32\", got \"" + v + "\"");
+  ctx.fail(prefix + "output_dtype must be \"int8\" or \"float32\", got \"" + v + "\"");
 }
 
-Activation read_activation(const KernelContext& ctx) {
-  const std::string v = ctx.node.attr_string("activation", "none");
+Activation read_activation(const KernelContext& ctx, const std::string& prefix) {
+  const std::string v = ctx.node.attr_string(prefix + "activation", "none");
   Activation a;
   if (v == "none") {
     a.kind = Activation::kNone;
@@ -41,23 +40,23 @@ Activation read_activation(const KernelContext& ctx) {
     a.kind = Activation::kRelu;
   } else if (v == "clip") {
     a.kind = Activation::kClip;
-    a.clip_min = ctx.node.attr_float("clip_min", a.clip_min);
-    a.clip_max = ctx.node.attr_float("clip_max", a.clip_max);
+    a.clip_min = ctx.node.attr_float(prefix + "clip_min", a.clip_min);
+    a.clip_max = ctx.node.attr_float(prefix + "clip_max", a.clip_max);
     if (std::isnan(a.clip_min) || std::isnan(a.clip_max) || a.clip_min > a.clip_max)
       ctx.fail("clip_min " + std::to_string(a.clip_min) + " and clip_max " + std::to_string(a.clip_max) +
                " do not form a range");
   } else {
-    ctx.fail("activation must be \"none\", \"relu\" or \"clip\", got \"" + v + "\"");
+    ctx.fail(prefix + "activation must be \"none\", \"relu\" or \"clip\", got \"" + v + "\"");
   }
   return a;
 }
 
-AddRequantizer read_add_requantizer(const KernelContext& ctx) {
+AddRequantizer read_add_requantizer(const KernelContext& ctx, const std::string& prefix) {
   AddRequantizer r;
-  r.output_dtype = read_output_dtype(ctx);
-  const Activation activation = read_activation(ctx);
-  const float a_scale = read_scale(ctx, "a_scale");
-  const float b_scale = read_scale(ctx, "b_scale");
+  r.output_dtype = read_output_dtype(ctx, prefix);
+  const Activation activation = read_activation(ctx, prefix);
+  const float a_scale = read_scale(ctx, prefix + "a_scale");
+  const float b_scale = read_scale(ctx, prefix + "b_scale");
   if (r.output_dtype == DType::kFloat32) {
     r.ra = a_scale;
     r.rb = b_scale;
@@ -66,14 +65,31 @@ AddRequantizer read_add_requantizer(const KernelContext& ctx) {
     r.hi = activation.kind == Activation::kRelu ? std::numeric_limits<float>::infinity() : activation.clip_max;
     return r;
   }
-  const float y_scale = read_scale(ctx, "y_scale");
+  const float y_scale = read_scale(ctx, prefix + "y_scale");
   r.ra = scale_ratio(a_scale, y_scale);
   r.rb = scale_ratio(b_scale, y_scale);
-  if (!std::isfinite(r.ra) || !std::isfinite(r.rb)) ctx.fail("a_scale / y_scale or b_scale / y_scale overflows float");
+  if (!std::isfinite(r.ra) || !std::isfinite(r.rb))
+    ctx.fail(prefix + "a_scale / " + prefix + "y_scale or " + prefix + "b_scale / " + prefix + "y_scale overflows float");
   r.clamped = true;
   r.lo = static_cast<float>(activation.int8_lo(y_scale));
   r.hi = static_cast<float>(activation.int8_hi(y_scale));
   return r;
+}
+
+AddRequantizer read_residual_requantizer(const KernelContext& ctx) {
+  if (read_output_dtype(ctx) != DType::kInt8)
+    ctx.fail("a residual input (Z) needs the convolution's own output_dtype to be int8");
+  return read_add_requantizer(ctx, kResidualPrefix);
+}
+
+void apply_add(const AddRequantizer& r, const int8_t* c, const int8_t* z, Tensor& y, int64_t n) {
+  if (r.output_dtype == DType::kInt8) {
+    int8_t* out = y.data<int8_t>();
+    for (int64_t i = 0; i < n; ++i) out[i] = r.to_int8(c[i], z[i]);
+  } else {
+    float* out = y.data<float>();
+    for (int64_t i = 0; i < n; ++i) out[i] = r.to_float(c[i], z[i]);
+  }
 }
 
 Requantizer read_requantizer(const KernelContext& ctx, int64_t channels) {

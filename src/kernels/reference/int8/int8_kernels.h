@@ -21,11 +21,12 @@ namespace int8 {
 inline constexpr const char* kDomain = "octet";
 
 // Required float attribute `name`, which must be finite and > 0.
-float read_scale(const KernelContext& ctx, const char* name);
-// output_dtype: "int8" (default) -> kInt8, "float32" -> kFloat32.
-DType read_output_dtype(const KernelContext& ctx);
+float read_scale(const KernelContext& ctx, const std::string& name);
+// output_dtype: "int8" (default) -> kInt8, "float32" -> kFloat32. `prefix` starts
+// every attribute name these readers read ("sum_" for Int8Conv's residual Int8Add).
+DType read_output_dtype(const KernelContext& ctx, const std::string& prefix = "");
 // activation ("none" default, "relu", "clip" with clip_min / clip_max, which default to -inf / +inf).
-Activation read_activation(const KernelContext& ctx);
+Activation read_activation(const KernelContext& ctx, const std::string& prefix = "");
 
 // How the int32 accumulators of a per-channel kernel (Int8Conv, Int8MatMul) become
 // outputs, read from x_scale, w_scales, y_scale, output_dtype and the activation.
@@ -54,8 +55,30 @@ struct AddRequantizer {
   float ra = 1.0f, rb = 1.0f;
   bool clamped = false;          // float output with an activation (int8 output always clamps)
   float lo = kMin, hi = kMax;    // int8 bounds, or the float activation's
+
+  // Each product rounded to float, then their sum (no fused multiply-add).
+  int8_t to_int8(int8_t a, int8_t b) const {
+    return saturate(round_half_even(scaled(a, ra) + scaled(b, rb)), static_cast<int32_t>(lo), static_cast<int32_t>(hi));
+  }
+  float to_float(int8_t a, int8_t b) const {
+    const float v = scaled(a, ra) + scaled(b, rb);
+    if (!clamped) return v;
+    const float low = v > lo ? v : lo;  // Activation::apply's form
+    return low < hi ? low : hi;
+  }
 };
-AddRequantizer read_add_requantizer(const KernelContext& ctx);
+AddRequantizer read_add_requantizer(const KernelContext& ctx, const std::string& prefix = "");
+
+// Int8Conv's optional residual input Z (input 3): the convolution's int8 output C
+// then goes through an Int8Add with Z whose attributes carry the prefix "sum_"
+// (sum_a_scale: C's scale, sum_b_scale: Z's, sum_y_scale, sum_output_dtype,
+// sum_activation ...): y = Int8Add(C, Z). Z must have C's shape.
+inline constexpr const char* kResidualPrefix = "sum_";
+inline constexpr size_t kResidualInput = 3;
+// Reads and checks Int8Conv's residual arithmetic; C must be int8 (output_dtype).
+AddRequantizer read_residual_requantizer(const KernelContext& ctx);
+// y[i] = the add requantizer r applied to (c[i], z[i]), i < n, int8 or float y.
+void apply_add(const AddRequantizer& r, const int8_t* c, const int8_t* z, Tensor& y, int64_t n);
 
 // Fails unless every element of the int8 weight input `index` lies in [-127, 127].
 void require_weight_range(const KernelContext& ctx, size_t index);

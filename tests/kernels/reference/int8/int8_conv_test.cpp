@@ -259,5 +259,44 @@ TEST(Int8Conv, ErrorsNameTheNode) {
             std::string::npos);
 }
 
+// A residual Z (input 3): the int8 convolution output C, then Int8Add(C, Z) with the
+// "sum_" attributes: fl(C * 1) + fl(Z * 0.5), rounded half to even, relu, saturated.
+TEST(Int8Conv, ResidualSumIsAnInt8AddOfTheOutput) {
+  const Tensor x = i8({1, 1, 1, 6}, {1, 3, 5, -7, 100, 2}), w = i8({1, 1, 1, 1}, {1});
+  const Tensor z = i8({1, 1, 1, 6}, {1, 1, -2, -20, 127, -3});
+  Node n = conv_node({{"sum_a_scale", 1.0f}, {"sum_b_scale", 0.5f}, {"sum_y_scale", 1.0f},
+                      {"sum_activation", std::string("relu")}}, 1, 4);
+  n.inputs[2] = "";  // no bias
+  auto out = run(n, {&x, &w, nullptr, &z});
+  ASSERT_EQ(out[0].dtype(), DType::kInt8);
+  // 1.5 -> 2, 3.5 -> 4, 4, -17 -> 0 (relu), 163.5 -> 127, 0.5 -> 0.
+  expect_values(out[0], {1, 1, 1, 6}, {2, 4, 4, 0, 127, 0}, 0);
+  // A float sum output: the same sum, unrounded.
+  n.attributes["sum_output_dtype"] = std::string("float32");
+  expect_values(run(n, {&x, &w, nullptr, &z})[0], {1, 1, 1, 6}, {1.5f, 3.5f, 4.0f, 0.0f, 163.5f, 0.5f}, 0);
+}
+
+TEST(Int8Conv, ResidualErrorsNameTheProblem) {
+  const Tensor x = i8({1, 1, 1, 2}, {1, 2}), w = i8({1, 1, 1, 1}, {1});
+  const Tensor z_wrong = i8({1, 1, 1, 3}, {0, 0, 0}), z = i8({1, 1, 1, 2}, {0, 0});
+  auto message = [&](const Node& n, const Tensor& zt) {
+    try {
+      run(n, {&x, &w, nullptr, &zt});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Node n = conv_node({{"sum_a_scale", 1.0f}, {"sum_b_scale", 1.0f}, {"sum_y_scale", 1.0f}}, 1, 4);
+  n.inputs[2] = "";
+  EXPECT_NE(message(n, z_wrong).find("must have the convolution's output shape"), std::string::npos);
+  Node no_sum_scale = n;
+  no_sum_scale.attributes.erase("sum_y_scale");
+  EXPECT_NE(message(no_sum_scale, z).find("sum_y_scale is missing"), std::string::npos);
+  Node float_conv = n;
+  float_conv.attributes["output_dtype"] = std::string("float32");
+  EXPECT_NE(message(float_conv, z).find("output_dtype to be int8"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace octet

@@ -1,0 +1,20 @@
+// Implicit-GEMM INT8 convolution on the tensor cores (sm_90a): CUTLASS 3's wgmma
+// kernel whose TMA loads gather the activations' im2col tiles straight from X, so
+// no im2col copy is written. Same requantizing epilogue as int8_gemm (int8_gemm.h).
+#pragma once
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/int8_gemm.h"
+
+namespace octet::cuda {
+
+// Y [N, OH, OW, M] int8 = epilogue(conv(X [N, H, W, C], W [M, KH, KW, C])), group 1,
+// with `epilogue` as int8_gemm's (int8 output, no residual). Launches on `stream` and
+// returns true, or returns false having launched nothing when the device, the
+// geometry (C and M multiples of 16, TMA's limits on padding and filter extent) or
+// the alignment of the pointers does not fit; the caller then uses im2col + int8_gemm.
+bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const Conv2d& g,
+                             const Int8Epilogue& epilogue, cudaStream_t stream);
+
+}  // namespace octet::cuda
