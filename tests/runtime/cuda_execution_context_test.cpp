@@ -8,6 +8,7 @@
 
 #include "octet/device.h"
 #include "octet/engine.h"
+#include "passes/pass_testing.h"
 #include "support/expect_identical.h"
 #include "support/gpu_skip.h"
 #include "support/sample_engines.h"
@@ -36,6 +37,29 @@ TEST_P(CudaEngine, OutputsEqualTheCpuEnginesBitForBit) {
       expect_identical(expected, gpu_context.execute(feed), std::string(GetParam()) + " batch " +
                                                                 std::to_string(batch) + " run " + std::to_string(run));
     EXPECT_GT(gpu_context.last_gpu_compute_ms(), 0.0);
+  }
+}
+
+// Stride-2 convolutions over few channels (ResNet's 7x7 stem, asymmetric pads, odd
+// sizes: im2col with padding taps and padded depth): the CPU's outputs bit for bit.
+TEST(CudaEngineStems, StrideTwoFewChannelConvolutionsEqualTheCpu) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  using namespace octet::pass_testing;
+  const Graph network = make_graph(
+      {float_value("input", {-1, 3, 37, 35})}, {float_value("a", {-1, 32, 19, 18}), float_value("b", {-1, 16, 19, 17})},
+      {make_node("Conv", {"input", "w7", "b7"}, {"c7"}, {{"strides", std::vector<int64_t>{2, 2}}, {"pads", std::vector<int64_t>{3, 3, 3, 3}}}),
+       make_node("Relu", {"c7"}, {"a"}),
+       make_node("Conv", {"input", "w3"}, {"b"}, {{"strides", std::vector<int64_t>{2, 2}}, {"pads", std::vector<int64_t>{1, 0, 1, 1}}})},
+      {{"w7", random_tensor({32, 3, 7, 7}, 3)}, {"b7", random_tensor({32}, 4)}, {"w3", random_tensor({16, 3, 3, 3}, 5)}});
+  const Engine cpu = octet::testing::build_int8_engine(network, octet::testing::random_input({32, 3, 37, 35}, 1));
+  const Engine gpu =
+      octet::testing::build_int8_engine(network, octet::testing::random_input({32, 3, 37, 35}, 1), Device::kCuda);
+  ExecutionContext cpu_context = cpu.create_execution_context(), gpu_context = gpu.create_execution_context();
+  for (int64_t batch : {1, 5}) {
+    const TensorMap feed = {{"input", octet::testing::random_input({batch, 3, 37, 35}, 9)}};
+    const TensorMap expected = cpu_context.execute(feed);
+    for (int run = 0; run < 2; ++run)
+      expect_identical(expected, gpu_context.execute(feed), "batch " + std::to_string(batch));
   }
 }
 

@@ -172,6 +172,27 @@ __global__ void batched_transpose_kernel(const T* x, T* y, Index batch, Index ro
   }
 }
 
+// A batch of [Rows, cols] -> [cols, Rows] transposes with few rows (an image's channels
+// to channels-last): one thread per column reads Rows planes, writes Rows adjacent elements.
+template <class T, int Rows, class Index>
+__global__ void few_rows_transpose_kernel(const T* x, T* y, Index batch, Index cols) {
+  for (Index i = first_thread<Index>(); i < batch * cols; i += thread_stride<Index>()) {
+    const T* column = x + i / cols * Rows * cols + i % cols;
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) y[i * Rows + r] = column[r * cols];
+  }
+}
+
+template <class T, int Rows>
+void launch_few_rows_transpose(const T* x, T* y, int64_t batch, int64_t cols, cudaStream_t stream) {
+  with_index_type({batch * Rows * cols}, [&](auto index) {
+    using Index = decltype(index);
+    few_rows_transpose_kernel<T, Rows, Index>
+        <<<blocks_for(batch * cols), kThreads, 0, stream>>>(x, y, static_cast<Index>(batch), static_cast<Index>(cols));
+    OCTET_CUDA_CHECK_LAUNCH();
+  });
+}
+
 struct Dims4 {
   int64_t d[4];
 };
@@ -213,8 +234,8 @@ template <class T>
 void transpose_elements(const T* x, T* y, const int64_t in_dims[4], const int perm[4], int64_t total,
                         cudaStream_t stream) {
   int64_t batch = 0, rows = 0, cols = 0;
-  // Tiles pay off when both sides are wide; a narrow side (an image's 3 channels)
-  // leaves the plain kernel reading a few contiguous streams.
+  // Tiles pay off when both sides are wide; 2 to 4 rows (an image's channels) take
+  // the few-rows kernel, other narrow shapes the plain one.
   if (as_batched_transpose(in_dims, perm, batch, rows, cols) && rows >= kTile && cols >= kTile) {
     const int64_t tiles = batch * ((rows + kTile - 1) / kTile) * ((cols + kTile - 1) / kTile);
     with_index_type({total, tiles}, [&](auto index) {
@@ -225,6 +246,11 @@ void transpose_elements(const T* x, T* y, const int64_t in_dims[4], const int pe
       OCTET_CUDA_CHECK_LAUNCH();
     });
     return;
+  }
+  if (as_batched_transpose(in_dims, perm, batch, rows, cols) && rows >= 2 && rows <= 4) {
+    if (rows == 2) return launch_few_rows_transpose<T, 2>(x, y, batch, cols, stream);
+    if (rows == 3) return launch_few_rows_transpose<T, 3>(x, y, batch, cols, stream);
+    return launch_few_rows_transpose<T, 4>(x, y, batch, cols, stream);
   }
   Dims4 out_dims{}, in_strides{};
   int64_t stride[4];
@@ -494,6 +520,42 @@ __global__ void im2col_kernel(const int8_t* x, int8_t* cols, Conv2d g, Index k_p
   }
 }
 
+// im2col for few channels (C < 16: an image's stem), where im2col_kernel would read
+// bytes one by one: a block builds the rows of kIm2colPixels output pixels in shared
+// memory, one thread per (pixel, kernel row) copying that row's KW taps of C values,
+// then writes them out as 16-byte packs along the contiguous rows.
+constexpr int kIm2colPixels = 32;
+
+template <class Index>
+__global__ void im2col_few_channels_kernel(const int8_t* x, int8_t* cols, Conv2d g, int k_padded, Index pixels) {
+  extern __shared__ __align__(16) int8_t rows[];  // [kIm2colPixels, k_padded]
+  const int c = static_cast<int>(g.c), tap_row = g.kw * c, depth = g.kh * tap_row;
+  const Index h = g.h, w = g.w;
+  for (Index p0 = static_cast<Index>(blockIdx.x) * kIm2colPixels; p0 < pixels;
+       p0 += static_cast<Index>(gridDim.x) * kIm2colPixels) {
+    const int count = static_cast<int>(pixels - p0 < kIm2colPixels ? pixels - p0 : kIm2colPixels);
+    for (int t = threadIdx.x; t < count * g.kh; t += blockDim.x) {
+      const int pixel = t / g.kh, r = t % g.kh;
+      const Pixel<Index> o = split_pixel<Index>(p0 + pixel, g.oh, g.ow);
+      const Index ih = o.oh * g.stride_h - g.pad_t + r * g.dil_h;
+      int8_t* out = rows + pixel * k_padded + r * tap_row;
+      for (int s = 0; s < g.kw; ++s) {
+        const Index iw = o.ow * g.stride_w - g.pad_l + s * g.dil_w;
+        const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
+        const int8_t* tap = inside ? x + ((o.n * h + ih) * w + iw) * c : nullptr;
+        for (int k = 0; k < c; ++k) out[s * c + k] = inside ? tap[k] : int8_t{0};
+      }
+    }
+    for (int t = threadIdx.x; t < count * (k_padded - depth); t += blockDim.x)
+      rows[t / (k_padded - depth) * k_padded + depth + t % (k_padded - depth)] = 0;
+    __syncthreads();
+    int8_t* dst = cols + p0 * k_padded;
+    for (int b = threadIdx.x * 16; b < count * k_padded; b += blockDim.x * 16)
+      store_pack(dst + b, *reinterpret_cast<const Pack<int8_t, 16>*>(rows + b));
+    __syncthreads();  // the rows are rebuilt by the next iteration
+  }
+}
+
 template <int V, int G>
 void launch_im2col(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_padded, cudaStream_t stream) {
   const int64_t rows = g.n * g.oh * g.ow, total_groups = rows * (k_padded / G);
@@ -593,6 +655,18 @@ void im2col_nhwc_int8(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_
     throw Error("im2col_nhwc_int8: needs group 1 and k_padded >= KH*KW*C (" + std::to_string(depth) + "), got group " +
                 std::to_string(g.group) + ", k_padded " + std::to_string(k_padded));
   if (g.n * g.oh * g.ow * k_padded == 0) return;
+  const int64_t pixels = g.n * g.oh * g.ow;
+  const size_t rows_bytes = static_cast<size_t>(kIm2colPixels * k_padded);
+  if (g.c < 16 && k_padded % 16 == 0 && aligned_for(cols, 16) && rows_bytes <= 48 * 1024) {
+    with_index_type({g.n * g.h * g.w * g.c, pixels * k_padded}, [&](auto index) {
+      using Index = decltype(index);
+      const int64_t blocks = std::min((pixels + kIm2colPixels - 1) / kIm2colPixels, kMaxBlocks);
+      im2col_few_channels_kernel<Index><<<static_cast<int>(blocks), kThreads, rows_bytes, stream>>>(
+          x, cols, g, static_cast<int>(k_padded), static_cast<Index>(pixels));
+      OCTET_CUDA_CHECK_LAUNCH();
+    });
+    return;
+  }
   // Reads in packs of V channels (V divides C, so a pack never straddles two taps).
   // Writes 32 columns per thread where the rows allow (two 16-byte packs in flight:
   // the fastest of 16, 32 and 64 on an H200), else 16, else V.

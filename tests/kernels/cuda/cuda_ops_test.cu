@@ -230,8 +230,11 @@ void check_transpose(std::vector<int64_t> dims, std::vector<int> perm) {
 
 TEST(CudaOpsTest, TransposeNchwToNhwc) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  // [2, 40, 5, 7]: 40 x 35 matrices, tiled (partial tiles); [2, 3, 9, 11]: 3 channels, the plain kernel.
-  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{2, 40, 5, 7}, std::vector<int64_t>{2, 3, 9, 11}}) {
+  // [2, 40, 5, 7]: 40 x 35 matrices, tiled (partial tiles); 2, 3 and 4 channels: the
+  // few-rows kernel; 5 channels: the plain kernel.
+  for (const std::vector<int64_t>& dims :
+       {std::vector<int64_t>{2, 40, 5, 7}, std::vector<int64_t>{2, 3, 9, 11}, std::vector<int64_t>{3, 2, 4, 5},
+        std::vector<int64_t>{1, 4, 7, 3}, std::vector<int64_t>{2, 5, 3, 3}}) {
     check_transpose<uint8_t>(dims, {0, 2, 3, 1});
     check_transpose<uint32_t>(dims, {0, 2, 3, 1});
   }
@@ -512,8 +515,10 @@ TEST(CudaOpsTest, Im2colMatchesReference) {
   check_im2col(c16, 160, 4);  // reads and writes 4 (pointers 4-byte aligned)
   check_im2col(c16, 160, 1);  // bytes (unaligned)
   const Conv2d stem = conv_geometry(2, 11, 10, 3, 1, 7, 7, 2, 3, 1, 1);  // an RGB stem
-  check_im2col(stem, 160, 0);  // reads bytes, writes 32
-  check_im2col(stem, 147, 0);  // bytes throughout
+  check_im2col(stem, 160, 0);  // few channels: rows gathered in shared memory
+  check_im2col(stem, 147, 0);  // bytes throughout (rows not a multiple of 16)
+  check_im2col(stem, 160, 1);  // unaligned columns: bytes throughout
+  check_im2col(conv_geometry(3, 23, 21, 5, 1, 3, 5, 1, 2, 2, 1), 80, 0);  // 5 channels, dilated, 1449 pixels
   check_im2col(conv_geometry(1, 8, 9, 20, 1, 3, 3, 1, 2, 2, 1), 192, 0);  // dilated; reads 4, writes 32
   EXPECT_THROW(im2col_nhwc_int8(nullptr, nullptr, conv_geometry(1, 4, 4, 4, 4, 3, 3, 1, 1, 1, 2), 64, nullptr),
                Error);
