@@ -1,4 +1,5 @@
-// INT8 engine -> QDQ ONNX model. octet's INT8 ops become
+// INT8 engine -> QDQ ONNX model. octet's INT8 ops become (an Int8Conv with a
+// residual input as its convolution and its Int8Add)
 //   DequantizeLinear(inputs) -> FP32 op -> [Relu | Clip] -> QuantizeLinear
 // with the engine's scales; every other node is written as it is. ONNX ops have
 // no channels-last form: a channels-last conv or pool is written between two
@@ -178,9 +179,7 @@ class QdqGraphWriter {
   }
 
   void write_int8_conv(const Node& n) {
-    if (n.inputs.size() > 3 && !n.inputs[3].empty())
-      throw Error(n.describe() + ": a convolution with a fused residual Add (GPU engines) has no QDQ form here; "
-                  "export the CPU engine");
+    if (n.inputs.size() > 3 && !n.inputs[3].empty()) return write_int8_conv_with_residual(n);
     std::vector<std::string> inputs = {dequantize_input(n, 0, "x", n.attr_float("x_scale", 0)), dequantize_weight(n, 0)};
     if (auto bias = dequantize_bias(n)) inputs.push_back(*bias);
     std::map<std::string, Attribute> attributes;
@@ -193,6 +192,26 @@ class QdqGraphWriter {
   void write_int8_matmul(const Node& n) {
     write_compute(n, "MatMul", {dequantize_input(n, 0, "x", n.attr_float("x_scale", 0)), dequantize_weight(n, 1)}, {},
                   dequantize_bias(n));
+  }
+
+  // A fused residual (input Z, GPU engines; docs/int8_kernels.md step 4): the
+  // convolution into its own int8 value, then the Int8Add of that and Z.
+  void write_int8_conv_with_residual(const Node& n) {
+    const std::string prefix = "sum_";
+    Node conv = n, add = n;
+    conv.name = n.name + " (convolution)";
+    conv.inputs.resize(3);
+    conv.outputs = {new_name(n.outputs[0] + "::conv", n)};
+    add.op_type = "Int8Add";
+    add.inputs = {conv.outputs[0], n.inputs[3]};
+    add.attributes.clear();
+    for (const auto& [key, value] : n.attributes) {
+      if (key.rfind(prefix, 0) != 0) continue;
+      conv.attributes.erase(key);
+      add.attributes[key.substr(prefix.size())] = value;
+    }
+    write_int8_conv(conv);
+    write_int8_add(add);
   }
 
   void write_int8_add(const Node& n) {
