@@ -4,7 +4,6 @@
 #include "kernels/cuda/cuda_kernels.h"
 
 #include <cmath>
-#include <limits>
 
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/reference/int8/int8_kernels.h"
@@ -142,15 +141,14 @@ class Int8AddKernel : public PreparedKernel {
     if (a.shape() != b.shape())
       ctx.unsupported("the CUDA Int8Add takes same-shaped inputs, got " + shape_str(a.shape()) + " and " +
                       shape_str(b.shape()));
-    // A float output without an activation is an unbounded clamp.
-    const float inf = std::numeric_limits<float>::infinity();
-    const float lo = r_.clamped ? r_.lo : -inf, hi = r_.clamped ? r_.hi : inf;
     if (r_.output_dtype == DType::kInt8) {
       Tensor& y = ctx.make_output(0, DType::kInt8, a.shape(), false);
-      int8_add(a.data<int8_t>(), b.data<int8_t>(), y.data<int8_t>(), a.numel(), r_.ra, r_.rb, lo, hi, stream_of(ctx));
+      int8_add(a.data<int8_t>(), b.data<int8_t>(), y.data<int8_t>(), a.numel(), r_.ra, r_.rb, r_.lo, r_.hi,
+               stream_of(ctx));
     } else {
       Tensor& y = ctx.make_output(0, DType::kFloat32, a.shape(), false);
-      int8_add(a.data<int8_t>(), b.data<int8_t>(), y.data<float>(), a.numel(), r_.ra, r_.rb, lo, hi, stream_of(ctx));
+      int8_add(a.data<int8_t>(), b.data<int8_t>(), y.data<float>(), a.numel(), r_.ra, r_.rb, r_.lo, r_.hi,
+               stream_of(ctx));
     }
   }
 

@@ -51,12 +51,9 @@ struct DeviceEpilogue {
   // z: the residual input's device data when the kernel has one.
   Int8Epilogue get(const int8_t* z = nullptr) const {
     Int8Epilogue e{bias.get(), scale.get(), lo, hi};
-    if (sum) e.residual = Int8Residual{z, sum->ra, sum->rb, sum_lo(), sum_hi()};
+    if (sum) e.residual = Int8Residual{z, sum->ra, sum->rb, sum->lo, sum->hi};
     return e;
   }
-  // The residual sum's output bounds: a float output without an activation is an unbounded clamp.
-  float sum_lo() const { return sum->clamped ? sum->lo : -std::numeric_limits<float>::infinity(); }
-  float sum_hi() const { return sum->clamped ? sum->hi : std::numeric_limits<float>::infinity(); }
 
   // y [rows, n] = epilogue(a [rows, k] · w [n, k]ᵀ) (+ the residual z [rows, n]).
   void gemm(const int8_t* a, const int8_t* w, Tensor& y, int64_t rows, int64_t n, int64_t k, const int8_t* z,
@@ -143,9 +140,9 @@ class Int8ConvKernel : public PreparedKernel {
       int8_conv_direct(x.data<int8_t>(), weights_.get(), c, g, e.bias, e.scale, e.lo, e.hi, s);
       const int8::AddRequantizer& r = *epilogue_.sum;
       if (r.output_dtype == DType::kInt8)
-        int8_add(c, z, y.data<int8_t>(), count, r.ra, r.rb, epilogue_.sum_lo(), epilogue_.sum_hi(), s);
+        int8_add(c, z, y.data<int8_t>(), count, r.ra, r.rb, r.lo, r.hi, s);
       else
-        int8_add(c, z, y.data<float>(), count, r.ra, r.rb, epilogue_.sum_lo(), epilogue_.sum_hi(), s);
+        int8_add(c, z, y.data<float>(), count, r.ra, r.rb, r.lo, r.hi, s);
     } else if (epilogue_.output_dtype == DType::kInt8) {
       int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, e.bias, e.scale, e.lo, e.hi, s);
     } else {

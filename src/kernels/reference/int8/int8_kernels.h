@@ -54,7 +54,7 @@ struct AddRequantizer {
   DType output_dtype = DType::kInt8;
   float ra = 1.0f, rb = 1.0f;
   bool clamped = false;          // float output with an activation (int8 output always clamps)
-  float lo = kMin, hi = kMax;    // int8 bounds, or the float activation's
+  float lo = kMin, hi = kMax;    // int8 bounds, or the float activation's (+-inf without one)
 
   // Each product rounded to float, then their sum (no fused multiply-add).
   int8_t to_int8(int8_t a, int8_t b) const {
