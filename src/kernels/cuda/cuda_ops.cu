@@ -234,9 +234,10 @@ template <class T>
 void transpose_elements(const T* x, T* y, const int64_t in_dims[4], const int perm[4], int64_t total,
                         cudaStream_t stream) {
   int64_t batch = 0, rows = 0, cols = 0;
+  const bool batched = as_batched_transpose(in_dims, perm, batch, rows, cols);
   // Tiles pay off when both sides are wide; 2 to 4 rows (an image's channels) take
   // the few-rows kernel, other narrow shapes the plain one.
-  if (as_batched_transpose(in_dims, perm, batch, rows, cols) && rows >= kTile && cols >= kTile) {
+  if (batched && rows >= kTile && cols >= kTile) {
     const int64_t tiles = batch * ((rows + kTile - 1) / kTile) * ((cols + kTile - 1) / kTile);
     with_index_type({total, tiles}, [&](auto index) {
       using Index = decltype(index);
@@ -247,7 +248,7 @@ void transpose_elements(const T* x, T* y, const int64_t in_dims[4], const int pe
     });
     return;
   }
-  if (as_batched_transpose(in_dims, perm, batch, rows, cols) && rows >= 2 && rows <= 4) {
+  if (batched && rows >= 2 && rows <= 4) {
     if (rows == 2) return launch_few_rows_transpose<T, 2>(x, y, batch, cols, stream);
     if (rows == 3) return launch_few_rows_transpose<T, 3>(x, y, batch, cols, stream);
     return launch_few_rows_transpose<T, 4>(x, y, batch, cols, stream);

@@ -44,13 +44,19 @@ struct Bounds {
   float lo, hi;
 };
 
+// out[i] = f(in[i]...) over same-sized fragments.
+template <class Fragment, class F, class... In>
+CUTLASS_DEVICE Fragment map_fragments(F f, In const&... in) {
+  Fragment out;
+  CUTLASS_PRAGMA_UNROLL
+  for (int i = 0; i < Fragment::kElements; ++i) out[i] = f(in[i]...);
+  return out;
+}
+
 template <class Fragment>
 struct SaturatingAddBias {
   CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& bias) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = add_bias(acc[i], bias[i]);
-    return out;
+    return map_fragments<Fragment>([](int32_t a, int32_t b) { return add_bias(a, b); }, acc, bias);
   }
 };
 
@@ -60,11 +66,8 @@ struct SaturatingAddBias {
 template <class Fragment>
 struct ScaleAndClamp {
   using Arguments = Bounds;
-  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = scale_and_clamp(acc[i], scale[i], bounds.lo, bounds.hi);
-    return out;
+  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& b) const {
+    return map_fragments<Fragment>([&](float a, float s) { return scale_and_clamp(a, s, b.lo, b.hi); }, acc, scale);
   }
 };
 
@@ -72,11 +75,8 @@ struct ScaleAndClamp {
 template <class Fragment>
 struct Requantize {
   using Arguments = Bounds;
-  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& bounds) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i) out[i] = requantize_value(acc[i], scale[i], bounds.lo, bounds.hi);
-    return out;
+  CUTLASS_DEVICE Fragment operator()(Fragment const& acc, Fragment const& scale, Bounds const& b) const {
+    return map_fragments<Fragment>([&](float a, float s) { return requantize_value(a, s, b.lo, b.hi); }, acc, scale);
   }
 };
 
@@ -90,11 +90,9 @@ template <class Fragment>
 struct AddResidual {
   using Arguments = ResidualSum;
   CUTLASS_DEVICE Fragment operator()(Fragment const& c, Fragment const& z, ResidualSum const& r) const {
-    Fragment out;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < Fragment::kElements; ++i)
-      out[i] = clamp_as_reference(int8_sum(c[i], z[i], r.c_ratio, r.z_ratio), r.lo, r.hi);
-    return out;
+    return map_fragments<Fragment>(
+        [&](float cv, float zv) { return clamp_as_reference(int8_sum(cv, zv, r.c_ratio, r.z_ratio), r.lo, r.hi); }, c,
+        z);
   }
 };
 

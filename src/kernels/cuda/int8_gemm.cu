@@ -10,6 +10,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/int8_epilogue.cuh"
 
@@ -27,50 +28,36 @@ using cute::_2;
 using cute::_256;
 using cute::_64;
 
-// Which configuration a shape takes is measured (H200, docs/cuda_backend.md): with
-// ResNet-50's shallow products (K <= 256) the epilogue bounds the speed, so those get
-// 64-deep K tiles (more pipeline stages, no padding) and wide epilogue subtiles.
+// The configurations were chosen from timings of ResNet-50's shapes on an H200: with
+// shallow products (K <= 256) the epilogue bounds the speed, so those get 64-deep K
+// tiles (more pipeline stages, no padding) and wide epilogue subtiles.
 
-// Large problems (at least one 128x256 tile per SM) with deep K: two consumer
-// warpgroups share a 128x256 tile; clusters of 2 along M multicast the B tile.
-struct LargeTiles {
-  using TileShape = cute::Shape<_128, _256, _128>;
-  using ClusterShape = cute::Shape<_2, _1, _1>;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+// A configuration: CTA tile, cluster, epilogue subtile, and cooperative (two consumer
+// warpgroups on one tile) or ping-pong (alternating tiles) schedules.
+template <class Tile, class Cluster, class EpiTile, bool Cooperative>
+struct TileConfig {
+  using TileShape = Tile;
+  using ClusterShape = Cluster;
+  using EpilogueTile = EpiTile;
+  using MainloopSchedule = std::conditional_t<Cooperative, cutlass::gemm::KernelTmaWarpSpecializedCooperative,
+                                              cutlass::gemm::KernelTmaWarpSpecializedPingpong>;
+  using EpilogueSchedule = std::conditional_t<Cooperative, cutlass::epilogue::TmaWarpSpecializedCooperative,
+                                              cutlass::epilogue::TmaWarpSpecialized>;
 };
+using AutoEpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 
+// Large problems (at least one 128x256 tile per SM) with deep K: clusters of 2 along
+// M multicast the B tile.
+using LargeTiles = TileConfig<cute::Shape<_128, _256, _128>, cute::Shape<_2, _1, _1>, AutoEpilogueTile, true>;
 // Large problems with shallow K: 128x128 epilogue subtiles halve the epilogue's stores.
-struct WideTiles {
-  using TileShape = cute::Shape<_128, _256, _64>;
-  using ClusterShape = cute::Shape<_1, _1, _1>;
-  using EpilogueTile = cute::Shape<_128, _128>;
-  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
-};
-
+using WideTiles = TileConfig<cute::Shape<_128, _256, _64>, cute::Shape<_1, _1, _1>, cute::Shape<_128, _128>, true>;
 // Large problems with few output columns (the 64- and 128-channel convolutions of
 // ResNet-style networks): a 256-wide tile would be mostly empty, so the tile is as wide as N.
 template <class TileN>
-struct NarrowTiles {
-  using TileShape = cute::Shape<_128, TileN, _64>;
-  using ClusterShape = cute::Shape<_1, _1, _1>;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
-};
-
-// Smaller problems: 64x128 tiles give more tiles to spread over the SMs, and the two
-// consumer warpgroups alternate (ping-pong) so one's epilogue overlaps the other's MMAs.
-struct SmallTiles {
-  using TileShape = cute::Shape<_64, _128, _128>;
-  using ClusterShape = cute::Shape<_1, _1, _1>;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-  using MainloopSchedule = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
-  using EpilogueSchedule = cutlass::epilogue::TmaWarpSpecialized;
-};
-
+using NarrowTiles = TileConfig<cute::Shape<_128, TileN, _64>, cute::Shape<_1, _1, _1>, AutoEpilogueTile, true>;
+// Smaller problems: 64x128 tiles give more tiles to spread over the SMs, and ping-pong
+// overlaps one warpgroup's epilogue with the other's MMAs.
+using SmallTiles = TileConfig<cute::Shape<_64, _128, _128>, cute::Shape<_1, _1, _1>, AutoEpilogueTile, false>;
 
 template <class Config, class ElementD, class Epilogue>
 struct CutlassGemm {
@@ -109,7 +96,7 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
   typename Kernel::StrideA stride_a = cute::make_stride(K, cute::Int<1>{}, M * K);
   typename Kernel::StrideB stride_b = cute::make_stride(K, cute::Int<1>{}, N * K);
   typename Kernel::StrideD stride_d = cute::make_stride(N, cute::Int<1>{}, M * N);
-  typename Kernel::StrideC stride_c = cute::make_stride(N, cute::Int<1>{}, M * N);
+  typename Kernel::StrideC stride_c = stride_d;  // C, the residual, is laid out as D
 
   cutlass::KernelHardwareInfo hw_info;
   hw_info.device_id = device.device;

@@ -33,7 +33,6 @@ __device__ __forceinline__ int8_t saturate_int8(float rounded, float lo, float h
 // scaled(), for an accumulator the product requantize() rounds.
 __device__ __forceinline__ float float_product(int32_t q, float scale) { return __fmul_rn(__int2float_rn(q), scale); }
 
-
 // Int8Add's real sum of two int8 values (exact as floats): fl(a * ra) + fl(b * rb),
 // each product and the sum rounded once.
 __device__ __forceinline__ float int8_sum(float a, float b, float ra, float rb) {

@@ -43,8 +43,8 @@ Activation read_activation(const KernelContext& ctx, const std::string& prefix) 
     a.clip_min = ctx.node.attr_float(prefix + "clip_min", a.clip_min);
     a.clip_max = ctx.node.attr_float(prefix + "clip_max", a.clip_max);
     if (std::isnan(a.clip_min) || std::isnan(a.clip_max) || a.clip_min > a.clip_max)
-      ctx.fail("clip_min " + std::to_string(a.clip_min) + " and clip_max " + std::to_string(a.clip_max) +
-               " do not form a range");
+      ctx.fail(prefix + "clip_min " + std::to_string(a.clip_min) + " and " + prefix + "clip_max " +
+               std::to_string(a.clip_max) + " do not form a range");
   } else {
     ctx.fail(prefix + "activation must be \"none\", \"relu\" or \"clip\", got \"" + v + "\"");
   }
