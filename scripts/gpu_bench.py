@@ -14,6 +14,7 @@ Needs a CUDA GPU and PyTorch with torchvision (the GPU machine's python3).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ def main():
     ap.add_argument("--duration-s", type=float, default=5)
     ap.add_argument("--json")
     ap.add_argument("--profile", help="also write `octet bench --profile`'s per-layer GPU times to this file")
+    ap.add_argument("--save-plan", help="copy the INT8 GPU plan here (for profilers)")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,6 +63,8 @@ def main():
         plan = os.path.join(tmp, "resnet50.int8.cuda.plan")
         subprocess.run([args.octet, "build", onnx, "--int8", "--calib-data", calib, "--device", "cuda",
                         "-o", plan, "--quiet"], check=True)
+        if args.save_plan:
+            shutil.copyfile(plan, args.save_plan)
         report = os.path.join(tmp, "bench.json")
         subprocess.run([args.octet, "bench", plan, "--device", "cuda", "--batch", str(args.batch),
                         "--duration-s", str(args.duration_s), "--json", report], check=True)

@@ -272,15 +272,20 @@ void transpose_elements(const T* x, T* y, const int64_t in_dims[4], const int pe
 // Sliding windows (pools, convolution)
 
 // Visits the taps of output position (oh, ow)'s window that lie inside the input,
-// in row-major tap order (the reference's order), as visit(ih, iw, tap).
-template <class Index, class Geometry, class Visit>
+// in row-major tap order (the reference's order), as visit(ih, iw, tap). A nonzero
+// Extent is the window's height and width known at compile time (the loops unroll,
+// so the taps' loads are all in flight at once).
+template <int Extent = 0, class Index, class Geometry, class Visit>
 __device__ __forceinline__ void for_each_window_tap(const Geometry& g, Index oh, Index ow, Visit&& visit) {
-  for (int r = 0; r < g.kh; ++r) {
+  const int kh = Extent ? Extent : g.kh, kw = Extent ? Extent : g.kw;
+#pragma unroll
+  for (int r = 0; r < kh; ++r) {
     const Index ih = oh * g.stride_h - g.pad_t + r * g.dil_h;
     if (ih < 0 || ih >= g.h) continue;
-    for (int s = 0; s < g.kw; ++s) {
+#pragma unroll
+    for (int s = 0; s < kw; ++s) {
       const Index iw = ow * g.stride_w - g.pad_l + s * g.dil_w;
-      if (iw >= 0 && iw < g.w) visit(ih, iw, r * g.kw + s);
+      if (iw >= 0 && iw < g.w) visit(ih, iw, r * kw + s);
     }
   }
 }
@@ -307,46 +312,75 @@ __device__ __forceinline__ Pixel<Index> split_pixel(Index pixel, Index oh, Index
   return {pixel / ow / oh, pixel / ow % oh, pixel % ow};
 }
 
-// The reference MaxPool keeps a window's first valid tap and replaces it only by a
-// strictly greater value, so NaN and -inf come out as on the CPU (for int8 that is
-// the plain maximum, taken four bytes at a time).
-template <class T, int V>
-__device__ __forceinline__ void keep_greater(Pack<T, V>& best, const Pack<T, V>& candidate) {
-  if constexpr (std::is_same_v<T, int8_t> && V % 4 == 0) {
-    unsigned best_words[V / 4], candidate_words[V / 4];
-    memcpy(best_words, best.lane, V);
-    memcpy(candidate_words, candidate.lane, V);
-#pragma unroll
-    for (int k = 0; k < V / 4; ++k) best_words[k] = __vmaxs4(best_words[k], candidate_words[k]);
-    memcpy(best.lane, best_words, V);
-  } else {
-#pragma unroll
-    for (int k = 0; k < V; ++k)
-      if (candidate.lane[k] > best.lane[k]) best.lane[k] = candidate.lane[k];
-  }
+// prmt with a selector: bytes of (lo, hi), a selector nibble's bit 3 replicating the
+// selected byte's sign (which __byte_perm does not offer).
+__device__ __forceinline__ unsigned permute_bytes(unsigned lo, unsigned hi, unsigned selector) {
+  unsigned out;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(lo), "r"(hi), "r"(selector));
+  return out;
 }
 
-// One thread per V channels of an output pixel.
-template <class T, int V, class Index>
+// sm_90's packed signed 16-bit maximum.
+__device__ __forceinline__ unsigned max_s16x2(unsigned a, unsigned b) {
+  unsigned out;
+  asm("max.s16x2 %0, %1, %2;" : "=r"(out) : "r"(a), "r"(b));
+  return out;
+}
+
+// Per-byte signed maximum of four int8 lanes: sign-extended to two s16x2 words each
+// for the packed 16-bit max (__vmaxs4 is emulated with a dozen instructions).
+__device__ __forceinline__ unsigned max_s8x4(unsigned a, unsigned b) {
+  constexpr unsigned kLowPair = 0x9180, kHighPair = 0xB3A2;  // bytes 0, 1 / 2, 3 as sign-extended halves
+  const unsigned lo = max_s16x2(permute_bytes(a, 0, kLowPair), permute_bytes(b, 0, kLowPair));
+  const unsigned hi = max_s16x2(permute_bytes(a, 0, kHighPair), permute_bytes(b, 0, kHighPair));
+  return permute_bytes(lo, hi, 0x6420);  // the halves' low bytes, back in order
+}
+
+// The reference MaxPool keeps a window's first valid tap and replaces it only by a
+// strictly greater value, so NaN and -inf come out as on the CPU.
+template <class T, int V>
+__device__ __forceinline__ void keep_greater(Pack<T, V>& best, const Pack<T, V>& candidate) {
+#pragma unroll
+  for (int k = 0; k < V; ++k)
+    if (candidate.lane[k] > best.lane[k]) best.lane[k] = candidate.lane[k];
+}
+
+// One thread per V channels of an output pixel; Extent as for_each_window_tap's.
+// int8 has no NaN, so there the rule is the plain maximum, in any order, from the
+// lowest value: taken four bytes at a time where V allows.
+template <class T, int V, class Index, int Extent>
 __global__ void max_pool_kernel(const T* x, T* y, Pool2d p, Index total_packs) {
+  constexpr bool kInt8Words = std::is_same_v<T, int8_t> && V % 4 == 0;
+  using Lane = std::conditional_t<kInt8Words, unsigned, T>;
+  constexpr int kLanes = kInt8Words ? V / 4 : V;
   const Index h = p.h, w = p.w, c = p.c, packs_per_pixel = c / V;
   for (Index i = first_thread<Index>(); i < total_packs; i += thread_stride<Index>()) {
     const Index channel = i % packs_per_pixel * V;
     const Pixel<Index> o = split_pixel<Index>(i / packs_per_pixel, p.oh, p.ow);
     // A window over padding only keeps the lowest value, as the reference does.
-    Pack<T, V> best;
+    Pack<Lane, kLanes> best;
 #pragma unroll
-    for (int k = 0; k < V; ++k) best.lane[k] = ::cuda::std::numeric_limits<T>::lowest();
-    bool first = true;
-    for_each_window_tap(p, o.oh, o.ow, [&](Index ih, Index iw, int) {
-      const Pack<T, V> v = load_pack<V>(x + ((o.n * h + ih) * w + iw) * c + channel);
-      if (first)
-        best = v;
+    for (int k = 0; k < kLanes; ++k) {
+      if constexpr (kInt8Words)
+        best.lane[k] = 0x80808080u;  // -128 in each byte
       else
-        keep_greater(best, v);
-      first = false;
+        best.lane[k] = ::cuda::std::numeric_limits<T>::lowest();
+    }
+    bool first = true;
+    for_each_window_tap<Extent>(p, o.oh, o.ow, [&](Index ih, Index iw, int) {
+      const auto v = load_pack<kLanes>(reinterpret_cast<const Lane*>(x + ((o.n * h + ih) * w + iw) * c + channel));
+      if constexpr (kInt8Words) {
+#pragma unroll
+        for (int k = 0; k < kLanes; ++k) best.lane[k] = max_s8x4(best.lane[k], v.lane[k]);
+      } else {
+        if (first)
+          best = v;
+        else
+          keep_greater(best, v);
+        first = false;
+      }
     });
-    store_pack(y + i * V, best);
+    store_pack(reinterpret_cast<Lane*>(y + i * V), best);
   }
 }
 
@@ -388,7 +422,11 @@ void launch_max_pool(const T* x, T* y, const Pool2d& p, cudaStream_t stream) {
     const int64_t total_packs = p.n * p.oh * p.ow * (p.c / V);
     with_index_type({p.n * p.h * p.w * p.c, p.n * p.oh * p.ow * p.c}, [&](auto index) {
       using Index = decltype(index);
-      max_pool_kernel<T, V, Index><<<blocks_for(total_packs), kThreads, 0, stream>>>(x, y, p, total_packs);
+      // 3x3 windows (ResNet's) with their loops unrolled.
+      if (p.kh == 3 && p.kw == 3)
+        max_pool_kernel<T, V, Index, 3><<<blocks_for(total_packs), kThreads, 0, stream>>>(x, y, p, total_packs);
+      else
+        max_pool_kernel<T, V, Index, 0><<<blocks_for(total_packs), kThreads, 0, stream>>>(x, y, p, total_packs);
       OCTET_CUDA_CHECK_LAUNCH();
     });
   });

@@ -17,4 +17,14 @@ namespace octet::cuda {
 bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const Conv2d& g,
                              const Int8Epilogue& epilogue, cudaStream_t stream);
 
+// The same for few input channels (C < 16: an image network's stem), where the
+// implicit GEMM does not apply and an im2col copy would be many times the input: a
+// direct tensor-core kernel (mma.sync) that gathers each output row's im2col tiles in
+// shared memory. W is [M, k_padded] with column (r*KW + s)*C + c and zeros from
+// KH*KW*C on. Returns false having launched nothing where it does not fit (C >= 16,
+// M not a multiple of 16 or over 256, K over 512, W*C not a multiple of 4, pointers
+// misaligned, a residual, not an sm_90 device); the caller then uses im2col + int8_gemm.
+bool int8_conv_few_channels(const int8_t* x, const int8_t* w, int64_t k_padded, int8_t* y, const Conv2d& g,
+                            const Int8Epilogue& epilogue, cudaStream_t stream);
+
 }  // namespace octet::cuda

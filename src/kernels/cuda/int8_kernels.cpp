@@ -2,7 +2,8 @@
 // on the tensor cores (int8_gemm.h) with the requantizing epilogue fused: a 1x1
 // stride-1 convolution directly over the activations, other ungrouped convolutions
 // as an implicit GEMM (int8_conv.h) where it applies (int8 output, channels in
-// multiples of 16), else over an im2col copy in scratch memory; grouped (depthwise)
+// multiples of 16), few-channel stems by a direct tensor-core kernel, else over an
+// im2col copy in scratch memory; grouped (depthwise)
 // convolutions run the direct kernel. A residual input Z (int8_kernels.h) is summed
 // in the GEMM's epilogue.
 #include <limits>
@@ -121,8 +122,11 @@ class Int8ConvKernel : public PreparedKernel {
                            g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
     if (pointwise) return epilogue_.gemm(x.data<int8_t>(), weights_.get(), y, rows, m_, depth_, z, s);
     // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
-    if (!z && epilogue_.output_dtype == DType::kInt8 && padded_depth_ == depth_ &&
-        int8_conv_implicit_gemm(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, epilogue_.get(), s))
+    if (!z && epilogue_.output_dtype == DType::kInt8 &&
+        ((padded_depth_ == depth_ &&
+          int8_conv_implicit_gemm(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, epilogue_.get(), s)) ||
+         int8_conv_few_channels(x.data<int8_t>(), weights_.get(), padded_depth_, y.data<int8_t>(), g,
+                                epilogue_.get(), s)))
       return;
     auto* cols = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
     im2col_nhwc_int8(x.data<int8_t>(), cols, g, padded_depth_, s);

@@ -553,8 +553,18 @@ std::vector<int32_t> conv_on_cpu(const std::vector<int8_t>& x, const std::vector
   return accumulators;
 }
 
-// The direct kernel (int8 and float outputs), or the implicit GEMM (int8_conv.h: int8 output).
-enum class ConvKernel { kDirect, kImplicitGemm };
+// The direct kernel (int8 and float outputs), or a tensor-core kernel of int8_conv.h
+// (int8 output): the implicit GEMM, or the few-channel kernel.
+enum class ConvKernel { kDirect, kImplicitGemm, kFewChannels };
+
+// W [M, KH, KW, C] as the few-channel kernel reads it: rows padded with zeros to a
+// multiple of 16 columns, as Int8Conv's GPU kernel packs them.
+std::vector<int8_t> padded_weight_rows(const std::vector<int8_t>& w, int64_t m, int64_t depth, int64_t k_padded) {
+  std::vector<int8_t> rows(static_cast<size_t>(m * k_padded), 0);
+  for (int64_t o = 0; o < m; ++o)
+    std::copy_n(w.begin() + o * depth, depth, rows.begin() + o * k_padded);
+  return rows;
+}
 
 void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel kernel = ConvKernel::kDirect) {
   const Conv2d& g = t.g;
@@ -597,13 +607,20 @@ void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel ker
   }
   DeviceBuffer<int8_t> dyq(outputs);
   dyq.fill_bytes(kPoison);
-  if (kernel == ConvKernel::kImplicitGemm) {
+  if (kernel != ConvKernel::kDirect) {
     Int8Epilogue epilogue{};
     epilogue.bias = bias_ptr, epilogue.scale = dscale.get();
     epilogue.lo = static_cast<float>(lo), epilogue.hi = static_cast<float>(hi);
-    ASSERT_TRUE(int8_conv_implicit_gemm(dx.get(), dw.get(), dyq.get(), g, epilogue, nullptr))
-        << what << ": the implicit GEMM declined";
-    expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output (implicit GEMM)");
+    if (kernel == ConvKernel::kImplicitGemm) {
+      ASSERT_TRUE(int8_conv_implicit_gemm(dx.get(), dw.get(), dyq.get(), g, epilogue, nullptr))
+          << what << ": the implicit GEMM declined";
+    } else {
+      const int64_t depth = g.kh * g.kw * g.c, k_padded = (depth + 15) / 16 * 16;
+      const DeviceBuffer<int8_t> dw_rows(padded_weight_rows(w, g.m, depth, k_padded));
+      ASSERT_TRUE(int8_conv_few_channels(dx.get(), dw_rows.get(), k_padded, dyq.get(), g, epilogue, nullptr))
+          << what << ": the few-channel kernel declined";
+    }
+    expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output");
     return;
   }
   int8_conv_direct(dx.get(), dw.get(), dyq.get(), g, bias_ptr, dscale.get(), static_cast<float>(lo),
@@ -636,15 +653,20 @@ TEST(CudaOpsTest, DirectConvMatchesReference) {
     for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4);
 }
 
+// Device 0 is compute capability 9.0 (the sm_90a kernels' only target).
+bool is_sm90_device() {
+  int major = 0, minor = 0;
+  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0));
+  return major == 9 && minor == 0;
+}
+
 // The tensor-core implicit GEMM (sm_90): strides, pads (ONNX end pads that leave a row
 // unused), dilation, a 1x1 stride-2 projection, more than one CTA tile along M and N,
 // ties and saturated biases, bit for bit the reference.
 TEST(CudaOpsTest, ImplicitGemmConvMatchesReference) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  int major = 0, minor = 0;
-  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
-  OCTET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0));
-  if (major != 9 || minor != 0) GTEST_SKIP() << "the implicit GEMM needs an sm_90 GPU";
+  if (!is_sm90_device()) GTEST_SKIP() << "the implicit GEMM needs an sm_90 GPU";
   const int8::Activation none{}, relu{int8::Activation::kRelu};
   const int8::Activation clip{int8::Activation::kClip, -0.7f, 3.1f};
   const std::vector<ConvCase> cases = {
@@ -658,6 +680,43 @@ TEST(CudaOpsTest, ImplicitGemmConvMatchesReference) {
   uint32_t seed = 60;
   for (const ConvCase& t : cases)
     for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4, ConvKernel::kImplicitGemm);
+}
+
+// The few-channel tensor-core kernel (sm_90): an RGB stem, outputs wider than one
+// CTA's pixels, K tails (depth 36 in 64 columns), dilation, channel blocks (M 80, 128),
+// ties and saturated biases, bit for bit the reference; shapes it does not take are
+// declined without a launch.
+TEST(CudaOpsTest, FewChannelConvMatchesReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  if (!is_sm90_device()) GTEST_SKIP() << "the few-channel kernel needs an sm_90 GPU";
+  const int8::Activation none{}, relu{int8::Activation::kRelu};
+  const int8::Activation clip{int8::Activation::kClip, -0.7f, 3.1f};
+  const std::vector<ConvCase> cases = {
+      {"RGB stem 7x7 stride 2 pad 3, 64 outputs", conv_geometry(2, 20, 20, 3, 64, 7, 7, 2, 3, 1, 1), relu, false, 0},
+      {"RGB stem, 116 outputs per row", conv_geometry(1, 9, 232, 3, 64, 7, 7, 2, 3, 1, 1), relu, false, 0},
+      {"3x3 pad 1, C 4, 150 outputs per row (2 chunks)", conv_geometry(2, 3, 150, 4, 16, 3, 3, 1, 1, 1, 1), none,
+       false, 0},
+      {"1-channel 5x5 pad 2, M 80", conv_geometry(2, 12, 12, 1, 80, 5, 5, 1, 2, 1, 1), clip, false, 0},
+      {"3x3 dilation 2 pad 2, C 4, M 128", conv_geometry(1, 11, 13, 4, 128, 3, 3, 1, 2, 2, 1), none, false, 0},
+      {"C 8 3x3 stride 2, 5 outputs per row", conv_geometry(3, 9, 10, 8, 32, 3, 3, 2, 1, 1, 1), relu, false, 0},
+      {"RGB 3x3, ties (M = 0.5)", conv_geometry(1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1), none, true, 0.5f},
+  };
+  uint32_t seed = 90;
+  for (const ConvCase& t : cases)
+    for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4, ConvKernel::kFewChannels);
+
+  Int8Epilogue epilogue{};
+  const DeviceBuffer<float> dscale(std::vector<float>(64, 0.01f));
+  epilogue.scale = dscale.get();
+  const DeviceBuffer<int8_t> buffer(std::vector<int8_t>(1 << 16, 0));
+  int8_t* any = buffer.get();
+  // W * C = 21 is not a multiple of 4; 16 channels; M = 24 is not a multiple of 16.
+  EXPECT_FALSE(int8_conv_few_channels(any, any, 160, any, conv_geometry(1, 7, 7, 3, 64, 7, 7, 2, 3, 1, 1), epilogue,
+                                      nullptr));
+  EXPECT_FALSE(int8_conv_few_channels(any, any, 144, any, conv_geometry(1, 8, 8, 16, 64, 3, 3, 1, 1, 1, 1), epilogue,
+                                      nullptr));
+  EXPECT_FALSE(int8_conv_few_channels(any, any, 32, any, conv_geometry(1, 8, 8, 3, 24, 3, 3, 1, 1, 1, 1), epilogue,
+                                      nullptr));
 }
 
 }  // namespace
