@@ -38,7 +38,7 @@ struct FewChannelConv {
   int8_t* y;
   const int32_t* bias;  // [M] or null
   const float* scale;   // [M]
-  float lo, hi;
+  float lo, hi;         // integers in [-128, 127]
   Conv2d g;
   int k_padded = 0, k_steps = 0;
   int w_pitch = 0;    // bytes per weight row in shared memory
@@ -138,10 +138,16 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
     const int r = k / (g.kw * c), s = k / c % g.kw, ch = k % c;
     offsets[k] = k < depth ? r * p.row_words * 4 + s * g.dil_w * c + ch : 0;
   }
+  // Where no bias is within depth * 128^2 of the int32 limits, no sum of it and the
+  // products can saturate: the accumulators then start from the bias.
+  const int32_t bias_limit = INT_MAX - depth * 128 * 128;
+  bool saturable = false;
   for (int i = threadIdx.x; i < m; i += blockDim.x) {
     scale[i] = p.scale[i];
     bias[i] = p.bias ? p.bias[i] : 0;
+    saturable |= bias[i] > bias_limit || bias[i] < -bias_limit;
   }
+  const bool bias_in_accumulators = !__syncthreads_or(saturable);
 
   int buffer = 0;
   int item = static_cast<int>(blockIdx.x);
@@ -165,7 +171,15 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
     const int group = lane / 4, quad = lane % 4;
     const int base_a = lead + (pixel0 + group) * g.stride_w * c, base_b = base_a + 8 * g.stride_w * c;
     for (int block = 0; block < m; block += kChannelBlock) {
-      int32_t acc[kTiles][4] = {};
+      // Fragment (t, i): pixel group + 8 * (i / 2), channel block + 8t + 2 * quad + i % 2.
+      int32_t acc[kTiles][4];
+#pragma unroll
+      for (int t = 0; t < kTiles; ++t) {
+        const bool from_bias = bias_in_accumulators && block + t * 8 < m;
+        const int2 start = from_bias ? *reinterpret_cast<const int2*>(bias + block + t * 8 + quad * 2) : make_int2(0, 0);
+        acc[t][0] = acc[t][2] = start.x;
+        acc[t][1] = acc[t][3] = start.y;
+      }
       for (int step = 0; step < p.k_steps; ++step) {
         const int k = step * kKStep + quad * 4;
         const int4 lo_cols = *reinterpret_cast<const int4*>(offsets + k);
@@ -184,18 +198,18 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
           mma_s8(acc[t + 1], a, b[2], b[3]);
         }
       }
-      // Fragment (t, i): pixel group + 8 * (i / 2), channel block + 8t + 2 * quad + i % 2.
 #pragma unroll
       for (int t = 0; t < kTiles; ++t) {
         if (block + t * 8 >= m) break;
         const int ch = block + t * 8 + quad * 2;
+        const float2 s = *reinterpret_cast<const float2*>(scale + ch);
+        const int2 b = *reinterpret_cast<const int2*>(bias + ch);
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          const int8_t c0 = apply_epilogue<int8_t>(add_bias(acc[t][2 * half], bias[ch]), scale[ch], p.lo, p.hi);
-          const int8_t c1 =
-              apply_epilogue<int8_t>(add_bias(acc[t][2 * half + 1], bias[ch + 1]), scale[ch + 1], p.lo, p.hi);
+          int32_t a0 = acc[t][2 * half], a1 = acc[t][2 * half + 1];
+          if (!bias_in_accumulators) a0 = add_bias(a0, b.x), a1 = add_bias(a1, b.y);
           *reinterpret_cast<uint16_t*>(stage + (group + 8 * half) * kStagePitch + t * 8 + quad * 2) =
-              static_cast<uint16_t>(static_cast<uint8_t>(c0) | static_cast<uint8_t>(c1) << 8);
+              pack_biased_pair(requantize_biased(a0, s.x, p.lo, p.hi), requantize_biased(a1, s.y, p.lo, p.hi));
         }
       }
       __syncwarp();

@@ -1,6 +1,7 @@
 // INT8 GEMM (int8_gemm.h): CUTLASS 3 warp-specialised wgmma + TMA kernels on sm_90a
-// with octet's requantizing epilogue (int8_epilogue.cuh), and a plain CUDA kernel with
-// the same arithmetic for shapes TMA cannot take; both reproduce requantize.h bit for bit.
+// with octet's requantizing epilogue (int8_epilogue.cuh), octet's mma.sync kernel for
+// shallow products with int8 outputs (int8_gemm_shallow.h), and a plain CUDA kernel
+// with the same arithmetic for shapes TMA cannot take; all reproduce requantize.h bit for bit.
 #include "kernels/cuda/int8_gemm.h"
 
 #include <cutlass/epilogue/collective/collective_builder.hpp>
@@ -13,6 +14,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/int8_epilogue.cuh"
+#include "kernels/cuda/int8_gemm_shallow.h"
 
 namespace octet::cuda {
 namespace {
@@ -267,6 +269,7 @@ void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t 
 void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
                const Int8Epilogue& epilogue, cudaStream_t stream) {
   check_arguments(M, N, K, &epilogue);
+  if (M > 0 && int8_gemm_shallow(A, B, D, M, N, K, epilogue, stream)) return;
   if (epilogue.residual.z)
     dispatch<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);
   else

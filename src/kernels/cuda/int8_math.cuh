@@ -61,4 +61,24 @@ __device__ __forceinline__ Out apply_epilogue(int32_t acc, float scale, float lo
   return finish_output<Out>(float_product(acc, scale), lo, hi);
 }
 
+// Rounding without the conversion units (whose rate is half the FP32 units'): adding
+// 1.5 * 2^23 to a float within [-2^22, 2^22] rounds it to an integer, half to even as
+// every rounded add does, and leaves that integer in the low bits of the sum's
+// representation (two's complement). The kernels that are bound by their epilogue
+// requantize this way (int8_conv_few_channels.cu, int8_gemm_shallow.cu).
+constexpr float kRoundingBias = 12582912.0f;
+
+// requantize.h's requantize() of an accumulator that already includes the bias, plus
+// kRoundingBias: saturate(round_half_even((float)acc * scale)) into [lo, hi] (integers
+// within [-128, 127]) is the low byte of its representation. Clamping before rounding
+// equals rounding first, as the bounds are integers.
+__device__ __forceinline__ float requantize_biased(int32_t acc, float scale, float lo, float hi) {
+  return __fadd_rn(clamp_as_reference(float_product(acc, scale), lo, hi), kRoundingBias);
+}
+
+// The int8 values of two biased floats as one 16-bit pair (a first).
+__device__ __forceinline__ uint16_t pack_biased_pair(float a, float b) {
+  return static_cast<uint16_t>(__byte_perm(__float_as_uint(a), __float_as_uint(b), 0x0040));
+}
+
 }  // namespace octet::cuda

@@ -119,13 +119,27 @@ void expect_same(const std::vector<T>& expected, const std::vector<T>& actual, i
 
 // ---------------------------------------------------------------------------
 // Hand-checked outputs: acc[n] is put in the bias (A all ones, B all zeros), so any int32
-// accumulator can be written down. Columns are padded to 16 on the tensor-core path.
+// accumulator can be written down. Three paths: the plain kernel, CUTLASS's (K = 16,
+// columns padded to 16) and the shallow mma.sync kernel's (K = 32, columns padded to 64).
+enum class GemmPath { kPlain, kCutlass, kShallow };
+const GemmPath kGemmPaths[] = {GemmPath::kPlain, GemmPath::kCutlass, GemmPath::kShallow};
+const char* path_name(GemmPath path) {
+  return path == GemmPath::kPlain ? "plain path" : path == GemmPath::kCutlass ? "CUTLASS path" : "shallow path";
+}
+// A problem's K on `path` (plain_depth on the plain one), and its columns padded for it.
+int64_t path_depth(GemmPath path, int64_t plain_depth) {
+  return path == GemmPath::kPlain ? plain_depth : path == GemmPath::kCutlass ? 16 : 32;
+}
+int64_t path_columns(GemmPath path, int64_t columns) {
+  const int64_t multiple = path == GemmPath::kPlain ? 1 : path == GemmPath::kCutlass ? 16 : 64;
+  return (columns + multiple - 1) / multiple * multiple;
+}
 
-Problem bias_only_problem(const std::vector<int32_t>& acc, float scale, bool tensor_cores) {
+Problem bias_only_problem(const std::vector<int32_t>& acc, float scale, GemmPath path) {
   Problem p;
   p.M = 3;
-  p.N = tensor_cores ? (static_cast<int64_t>(acc.size()) + 15) / 16 * 16 : static_cast<int64_t>(acc.size());
-  p.K = tensor_cores ? 16 : 3;
+  p.N = path_columns(path, static_cast<int64_t>(acc.size()));
+  p.K = path_depth(path, 3);
   p.a.assign(static_cast<size_t>(p.M * p.K), 1);
   p.b.assign(static_cast<size_t>(p.N * p.K), 0);
   p.bias = acc;
@@ -136,10 +150,10 @@ Problem bias_only_problem(const std::vector<int32_t>& acc, float scale, bool ten
 
 void expect_table(const std::vector<int32_t>& acc, float scale, int32_t lo, int32_t hi,
                   const std::vector<int8_t>& expected) {
-  for (const bool tensor_cores : {true, false}) {
-    SCOPED_TRACE(tensor_cores ? "tensor-core path" : "plain path");
-    const Problem p = bias_only_problem(acc, scale, tensor_cores);
-    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), tensor_cores);
+  for (const GemmPath path : kGemmPaths) {
+    SCOPED_TRACE(path_name(path));
+    const Problem p = bias_only_problem(acc, scale, path);
+    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), path != GemmPath::kPlain);
     const std::vector<int8_t> out = run_on_gpu<int8_t>(p, true, float(lo), float(hi));
     for (int64_t m = 0; m < p.M; ++m)
       for (size_t n = 0; n < expected.size(); ++n)
@@ -172,10 +186,10 @@ TEST(CudaInt8Gemm, ClipBounds) {
 TEST(CudaInt8Gemm, BiasAddSaturates) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   const int32_t kMax = std::numeric_limits<int32_t>::max(), kMin = std::numeric_limits<int32_t>::min();
-  for (const bool tensor_cores : {true, false}) {
-    SCOPED_TRACE(tensor_cores ? "tensor-core path" : "plain path");
+  for (const GemmPath path : kGemmPaths) {
+    SCOPED_TRACE(path_name(path));
     Problem p;
-    p.M = 2, p.N = tensor_cores ? 16 : 5, p.K = 16;
+    p.M = 2, p.N = path_columns(path, 5), p.K = path_depth(path, 16);
     p.a.assign(static_cast<size_t>(p.M * p.K), 127);
     // Columns: +sum with INT32_MAX, -sum with INT32_MIN, +sum near the top, -sum near the
     // bottom, +sum with a large negative bias (no saturation); the rest bias 0.
@@ -186,7 +200,7 @@ TEST(CudaInt8Gemm, BiasAddSaturates) {
       for (int64_t k = 0; k < p.K; ++k) p.b.push_back(n < 5 ? int8_t(127 * sign[n]) : int8_t(n - 8));
     for (int n = 0; n < 5; ++n) p.bias[n] = bias[n];
     p.scale.assign(static_cast<size_t>(p.N), std::ldexp(1.0f, -25));
-    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), tensor_cores);
+    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), path != GemmPath::kPlain);
 
     const std::vector<int32_t> acc = cpu_accumulators(p);
     const std::vector<int8_t> out8 = run_on_gpu<int8_t>(p, true, -128.0f, 127.0f);
@@ -230,10 +244,12 @@ Problem random_problem(int64_t M, int64_t N, int64_t K, uint32_t seed) {
 // allocation or synchronisation inside) and give the same results when replayed.
 TEST(CudaInt8Gemm, CapturesIntoCudaGraph) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  for (const bool tensor_cores : {true, false}) {
-    SCOPED_TRACE(tensor_cores ? "tensor-core path" : "plain path");
-    const Problem p = random_problem(tensor_cores ? 200 : 9, tensor_cores ? 96 : 20, tensor_cores ? 80 : 30, 11);
-    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), tensor_cores);
+  for (const GemmPath path : kGemmPaths) {
+    SCOPED_TRACE(path_name(path));
+    const Problem p = path == GemmPath::kPlain     ? random_problem(9, 20, 30, 11)
+                      : path == GemmPath::kCutlass ? random_problem(200, 96, 80, 11)
+                                                   : random_problem(200, 128, 64, 11);
+    ASSERT_EQ(int8_gemm_uses_tensor_cores(p.M, p.N, p.K), path != GemmPath::kPlain);
     DeviceBuffer<int8_t> a(p.a), b(p.b);
     DeviceBuffer<int32_t> bias(p.bias);
     DeviceBuffer<float> scale(p.scale);
@@ -322,14 +338,18 @@ TEST_P(CudaInt8GemmRandom, MatchesReferenceExactly) {
   }
 }
 
-// On an H200: 1573x2832x400 fills the GPU with 128x256 tiles and has K > 256 (the
-// large-tile configuration); 16384x256x64 and 16381x272x48 the shallow wide one;
-// 20000 rows with N = 64, 112 the narrow ones; the other tensor-core shapes take the
-// 64x128 tiles. M, N and K leave partial tiles.
+// On an H200: K of 32, 64 or 128 with N of 64, 128 or 256 (256x128x64, 1x64x32,
+// 16384x256x64, 20000x64x128) take the shallow mma.sync kernel for int8 outputs
+// without a residual, CUTLASS's otherwise; of CUTLASS's configurations,
+// 1573x2832x400 fills the GPU with 128x256 tiles and has K > 256 (the large-tile
+// configuration), 16381x272x48 the shallow wide one, 20000 rows with N = 64, 112 the
+// narrow ones; the other tensor-core shapes take the 64x128 tiles. M, N and K leave
+// partial tiles.
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaInt8GemmRandom,
                          ::testing::Values(Shape{1000, 256, 512, true}, Shape{256, 128, 64, true},
                                            Shape{1, 64, 32, true}, Shape{1573, 2832, 400, true},
-                                           Shape{20000, 64, 96, true}, Shape{20000, 112, 160, true},
+                                           Shape{20000, 64, 96, true}, Shape{20000, 64, 128, true},
+                                           Shape{20000, 112, 160, true},
                                            Shape{16384, 256, 64, true}, Shape{16381, 272, 48, true},
                                            Shape{7, 10, 800, false}, Shape{3, 13, 27, false},
                                            Shape{5, 16, 0, false}, Shape{64, 24, 40, false}),
