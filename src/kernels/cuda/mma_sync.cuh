@@ -1,6 +1,6 @@
-// PTX wrappers for octet's own tensor-core kernels (int8_conv_few_channels.cu):
-// mma.sync on int8 with int32 accumulation, ldmatrix, and cp.async copies into
-// shared memory.
+// PTX wrappers for octet's own tensor-core kernels (int8_conv_few_channels.cu,
+// int8_gemm_shallow.cu): mma.sync on int8 with int32 accumulation, ldmatrix, and
+// cp.async copies into shared memory.
 #pragma once
 #include <cuda_runtime.h>
 
