@@ -9,7 +9,6 @@
 #include <climits>
 #include <cstdint>
 
-#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/int8_conv.h"
 #include "kernels/cuda/int8_epilogue.cuh"
 #include "kernels/cuda/int8_math.cuh"
@@ -22,14 +21,11 @@ using namespace mma;
 
 constexpr int kWarpPixels = 16;    // output pixels per warp: the m16 of mma.m16n8k32
 constexpr int kMaxWarps = 8;
-constexpr int kChannelBlock = 64;  // output channels a warp accumulates at once: 8 n8 tiles
-constexpr int kTiles = kChannelBlock / 8;
-constexpr int kKStep = 32;
 constexpr int kMaxKSteps = 16;     // K up to 512 columns
 constexpr int kMaxChannels = 256;  // output channels
-// Staged output rows: 64 bytes of channels padded to 80, so the 8 rows a store
-// instruction writes fall in different banks, and 16-byte aligned for the copy out.
-constexpr int kStagePitch = 80;
+// Staged output rows: a block's 64 bytes of channels padded to 80, so the 8 rows a
+// store instruction writes fall in different banks, and 16-byte aligned for the copy out.
+constexpr int kStagePitch = kBlockColumns + 16;
 constexpr int kMaxSharedBytes = 96 * 1024;
 
 struct FewChannelConv {
@@ -127,7 +123,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
 
   // Once per CTA: the weights (zero past k_padded), each K column's byte offset in
   // the rows (relative to a pixel's first tap; columns past the depth read any byte,
-  // their weights are zero), the per-channel epilogue.
+  // their weights are zero), the per-channel epilogue (whose barrier publishes all three).
   for (int i = threadIdx.x; i < m * (k_total / 4); i += blockDim.x) {
     const int row = i / (k_total / 4), k = i % (k_total / 4) * 4;
     uint32_t word = 0;
@@ -138,16 +134,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
     const int r = k / (g.kw * c), s = k / c % g.kw, ch = k % c;
     offsets[k] = k < depth ? r * p.row_words * 4 + s * g.dil_w * c + ch : 0;
   }
-  // Where no bias is within depth * 128^2 of the int32 limits, no sum of it and the
-  // products can saturate: the accumulators then start from the bias.
-  const int32_t bias_limit = INT_MAX - depth * 128 * 128;
-  bool saturable = false;
-  for (int i = threadIdx.x; i < m; i += blockDim.x) {
-    scale[i] = p.scale[i];
-    bias[i] = p.bias ? p.bias[i] : 0;
-    saturable |= bias[i] > bias_limit || bias[i] < -bias_limit;
-  }
-  const bool bias_in_accumulators = !__syncthreads_or(saturable);
+  const bool bias_in_accumulators = load_epilogue_columns(scale, bias, p.scale, p.bias, m, depth);
 
   int buffer = 0;
   int item = static_cast<int>(blockIdx.x);
@@ -170,51 +157,23 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
     if (ow0 + pixel0 >= g.ow) continue;  // the last chunk's idle warps
     const int group = lane / 4, quad = lane % 4;
     const int base_a = lead + (pixel0 + group) * g.stride_w * c, base_b = base_a + 8 * g.stride_w * c;
-    for (int block = 0; block < m; block += kChannelBlock) {
-      // Fragment (t, i): pixel group + 8 * (i / 2), channel block + 8t + 2 * quad + i % 2.
-      int32_t acc[kTiles][4];
-#pragma unroll
-      for (int t = 0; t < kTiles; ++t) {
-        const bool from_bias = bias_in_accumulators && block + t * 8 < m;
-        const int2 start = from_bias ? *reinterpret_cast<const int2*>(bias + block + t * 8 + quad * 2) : make_int2(0, 0);
-        acc[t][0] = acc[t][2] = start.x;
-        acc[t][1] = acc[t][3] = start.y;
-      }
+    for (int block = 0; block < m; block += kBlockColumns) {
+      const int tiles = min(kBlockTiles, (m - block) / 8);
+      BlockAccumulators acc;
+      start_accumulators(acc, bias + block, tiles, bias_in_accumulators, lane);
       for (int step = 0; step < p.k_steps; ++step) {
         const int k = step * kKStep + quad * 4;
         const int4 lo_cols = *reinterpret_cast<const int4*>(offsets + k);
         const int4 hi_cols = *reinterpret_cast<const int4*>(offsets + k + 16);
         const uint32_t a[4] = {gather4(row_bytes_s, base_a, lo_cols), gather4(row_bytes_s, base_b, lo_cols),
                                gather4(row_bytes_s, base_a, hi_cols), gather4(row_bytes_s, base_b, hi_cols)};
-        // ldmatrix.x4: lanes 0-7 / 8-15 address tile t's rows at K bytes +0 / +16,
-        // lanes 16-31 tile t+1's: b[0], b[1] are tile t's fragment, b[2], b[3] tile t+1's.
-        const int w_row = block + (lane / 16) * 8 + lane % 8, w_col = step * kKStep + (lane / 8) % 2 * 16;
-#pragma unroll
-        for (int t = 0; t < kTiles; t += 2) {
-          if (block + t * 8 >= m) break;
-          uint32_t b[4];
-          ldmatrix_x4(b, weights + (w_row + t * 8) * p.w_pitch + w_col);
-          mma_s8(acc[t], a, b[0], b[1]);
-          mma_s8(acc[t + 1], a, b[2], b[3]);
-        }
+        multiply_block(acc, a, weights + block * p.w_pitch + step * kKStep, p.w_pitch, tiles, lane);
       }
-#pragma unroll
-      for (int t = 0; t < kTiles; ++t) {
-        if (block + t * 8 >= m) break;
-        const int ch = block + t * 8 + quad * 2;
-        const float2 s = *reinterpret_cast<const float2*>(scale + ch);
-        const int2 b = *reinterpret_cast<const int2*>(bias + ch);
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          int32_t a0 = acc[t][2 * half], a1 = acc[t][2 * half + 1];
-          if (!bias_in_accumulators) a0 = add_bias(a0, b.x), a1 = add_bias(a1, b.y);
-          *reinterpret_cast<uint16_t*>(stage + (group + 8 * half) * kStagePitch + t * 8 + quad * 2) =
-              pack_biased_pair(requantize_biased(a0, s.x, p.lo, p.hi), requantize_biased(a1, s.y, p.lo, p.hi));
-        }
-      }
+      store_requantized_block(acc, stage, kStagePitch, scale + block, bias + block, tiles, bias_in_accumulators, p.lo,
+                              p.hi, lane);
       __syncwarp();
       // The warp's 16 pixels x (up to) 64 channels, 16 bytes per store.
-      const int block_channels = min(kChannelBlock, m - block), parts = block_channels / 16;
+      const int parts = tiles / 2;  // 16-byte pieces per pixel
       for (int i = lane; i < kWarpPixels * parts; i += 32) {
         const int pixel = i / parts, part = i % parts, ow = ow0 + pixel0 + pixel;
         if (ow < g.ow)
@@ -226,8 +185,6 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 4) few_channel_conv_kernel(Few
   }
 }
 
-bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
-
 // Launches the kernel copying the input in units of Unit bytes; false if its shared
 // memory would not fit.
 template <int Unit>
@@ -236,18 +193,8 @@ bool launch(FewChannelConv p, int warps, int sm_count, cudaStream_t stream) {
   p.row_words = (Unit - 1 + p.span_bytes + 15) / 16 * 4;
   const int shared_bytes = shared_layout(p, warps).total;
   if (shared_bytes > kMaxSharedBytes) return false;
-  static const bool configured = [] {
-    OCTET_CUDA_CHECK(cudaFuncSetAttribute(few_channel_conv_kernel<Unit>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          kMaxSharedBytes));
-    return true;
-  }();
-  (void)configured;
-  int per_sm = 0;
-  OCTET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, few_channel_conv_kernel<Unit>, warps * 32,
-                                                                 shared_bytes));
-  const int blocks = std::clamp(p.items, 1, std::max(per_sm, 1) * sm_count);
-  few_channel_conv_kernel<Unit><<<blocks, warps * 32, shared_bytes, stream>>>(p);
-  OCTET_CUDA_CHECK_LAUNCH();
+  launch_persistent<few_channel_conv_kernel<Unit>>(p, p.items, warps * 32, shared_bytes, kMaxSharedBytes, sm_count,
+                                                   stream);
   return true;
 }
 
@@ -259,8 +206,8 @@ bool int8_conv_few_channels(const int8_t* x, const int8_t* w, int64_t k_padded, 
   const int64_t depth = static_cast<int64_t>(g.kh) * g.kw * g.c;
   if (k_padded < depth) throw Error("INT8 convolution: weight rows shorter than KH*KW*C");
   if (epilogue.residual.z || g.group != 1 || g.c >= 16 || g.m % 16 != 0 || g.m > kMaxChannels ||
-      depth > kMaxKSteps * kKStep || (g.w * g.c) % 4 != 0 || k_padded % 4 != 0 || !aligned(x, 4) ||
-      !aligned(w, 4) || !aligned(y, 16))
+      depth > kMaxKSteps * kKStep || (g.w * g.c) % 4 != 0 || k_padded % 4 != 0 || !aligned_to(x, 4) ||
+      !aligned_to(w, 4) || !aligned_to(y, 16))
     return false;
   if (g.n * g.oh * g.ow * g.m == 0) return true;
   const tensor_core::DeviceInfo device = tensor_core::current_device_info();
@@ -278,7 +225,7 @@ bool int8_conv_few_channels(const int8_t* x, const int8_t* w, int64_t k_padded, 
   if (g.n * g.oh * p.chunks > INT_MAX / 2 || g.n * g.h * g.w * g.c > INT_MAX) return false;  // 32-bit item math
   p.items = static_cast<int>(g.n * g.oh * p.chunks);
   // 16-byte copies where the input's rows are 16-byte aligned (an RGB 224 image's are).
-  if ((g.w * g.c) % 16 == 0 && aligned(x, 16)) return launch<16>(p, warps, device.sm_count, stream);
+  if ((g.w * g.c) % 16 == 0 && aligned_to(x, 16)) return launch<16>(p, warps, device.sm_count, stream);
   return launch<4>(p, warps, device.sm_count, stream);
 }
 

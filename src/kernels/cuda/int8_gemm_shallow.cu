@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <climits>
 
-#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/int8_epilogue.cuh"
 #include "kernels/cuda/int8_math.cuh"
 #include "kernels/cuda/mma_sync.cuh"
@@ -22,11 +21,8 @@ using namespace mma;
 constexpr int kWarps = 8;
 constexpr int kWarpRows = 16;  // the m16 of mma.m16n8k32
 constexpr int kTileRows = kWarps * kWarpRows;
-constexpr int kKStep = 32;
 constexpr int kMaxDepth = 128;
 constexpr int kMaxColumns = 256;
-constexpr int kColumnBlock = 64;  // columns a warp accumulates at once: 8 n8 tiles
-constexpr int kTiles = kColumnBlock / 8;
 // Rows of A and B in shared memory are 16 bytes longer than K, of the stage 16 bytes
 // longer than N: the 8 rows an ldmatrix (or a fragment store) touches fall in different banks.
 constexpr int kRowPad = 16;
@@ -78,24 +74,14 @@ __global__ void __launch_bounds__(kWarps * 32) shallow_gemm_kernel(ShallowGemm p
   int32_t* bias = reinterpret_cast<int32_t*>(smem + layout.bias);
   uint8_t* stage = smem + layout.stage + warp * kWarpRows * stage_pitch;
 
-  // Once per CTA: B and the per-column epilogue. Where no bias is within K * 128^2 of
-  // the int32 limits, no sum of it and the products can saturate: the accumulators then
-  // start from the bias (the exact sum, no saturating add in the epilogue).
+  // Once per CTA: B and the per-column epilogue.
   copy_rows_async(b_tile, p.b, 0, p.n, p.k, p.n, static_cast<int>(threadIdx.x), kWarps * 32);
-  const int32_t bias_limit = INT_MAX - p.k * 128 * 128;
-  bool saturable = false;
-  for (int i = threadIdx.x; i < p.n; i += blockDim.x) {
-    scale[i] = p.e.scale[i];
-    bias[i] = p.e.bias ? p.e.bias[i] : 0;
-    saturable |= bias[i] > bias_limit || bias[i] < -bias_limit;
-  }
-  const bool bias_in_accumulators = !__syncthreads_or(saturable);
+  const bool bias_in_accumulators = load_epilogue_columns(scale, bias, p.e.scale, p.e.bias, p.n, p.k);
   int tile = static_cast<int>(blockIdx.x), buffer = 0;
   copy_rows_async(smem + layout.a, p.a, static_cast<int64_t>(tile) * kTileRows, kTileRows, p.k, p.m,
                   static_cast<int>(threadIdx.x), kWarps * 32);
   copy_async_commit();
 
-  const int group = lane / 4, quad = lane % 4;
   for (; tile < p.tiles; tile += static_cast<int>(gridDim.x), buffer ^= 1) {
     copy_async_wait<0>();
     // This tile's A (and B, the epilogue) are in; every warp is done with the other A buffer.
@@ -115,43 +101,16 @@ __global__ void __launch_bounds__(kWarps * 32) shallow_gemm_kernel(ShallowGemm p
       if (step * kKStep < p.k)
         ldmatrix_x4(a[step], a_rows + (lane % 16) * a_pitch + step * kKStep + lane / 16 * 16);
 
-    for (int block = 0; block < p.n; block += kColumnBlock) {
-      // Fragment (t, i): row group + 8 * (i / 2), column block + 8t + 2 * quad + i % 2.
-      int32_t acc[kTiles][4];
-#pragma unroll
-      for (int t = 0; t < kTiles; ++t) {
-        const int2 start = bias_in_accumulators ? *reinterpret_cast<const int2*>(bias + block + t * 8 + quad * 2)
-                                                : make_int2(0, 0);
-        acc[t][0] = acc[t][2] = start.x;
-        acc[t][1] = acc[t][3] = start.y;
-      }
-      // ldmatrix.x4 of B: lanes 0-7 / 8-15 address tile t's rows at K bytes +0 / +16,
-      // lanes 16-31 tile t+1's.
-      const uint8_t* b_rows = b_tile + (block + lane / 16 * 8 + lane % 8) * a_pitch + (lane / 8) % 2 * 16;
+    for (int block = 0; block < p.n; block += kBlockColumns) {
+      BlockAccumulators acc;
+      start_accumulators(acc, bias + block, kBlockTiles, bias_in_accumulators, lane);
 #pragma unroll
       for (int step = 0; step < kMaxDepth / kKStep; ++step) {
         if (step * kKStep >= p.k) break;
-#pragma unroll
-        for (int t = 0; t < kTiles; t += 2) {
-          uint32_t b[4];
-          ldmatrix_x4(b, b_rows + t * 8 * a_pitch + step * kKStep);
-          mma_s8(acc[t], a[step], b[0], b[1]);
-          mma_s8(acc[t + 1], a[step], b[2], b[3]);
-        }
+        multiply_block(acc, a[step], b_tile + block * a_pitch + step * kKStep, a_pitch, kBlockTiles, lane);
       }
-#pragma unroll
-      for (int t = 0; t < kTiles; ++t) {
-        const int col = block + t * 8 + quad * 2;
-        const float2 s = *reinterpret_cast<const float2*>(scale + col);
-        const int2 bb = *reinterpret_cast<const int2*>(bias + col);
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          uint16_t* out = reinterpret_cast<uint16_t*>(stage + (group + 8 * half) * stage_pitch + col);
-          int32_t a0 = acc[t][2 * half], a1 = acc[t][2 * half + 1];
-          if (!bias_in_accumulators) a0 = add_bias(a0, bb.x), a1 = add_bias(a1, bb.y);
-          *out = pack_biased_pair(requantize_biased(a0, s.x, p.e.lo, p.e.hi), requantize_biased(a1, s.y, p.e.lo, p.e.hi));
-        }
-      }
+      store_requantized_block(acc, stage + block, stage_pitch, scale + block, bias + block, kBlockTiles,
+                              bias_in_accumulators, p.e.lo, p.e.hi, lane);
     }
     __syncwarp();
     // The warp's 16 output rows, 16 bytes per store.
@@ -166,34 +125,23 @@ __global__ void __launch_bounds__(kWarps * 32) shallow_gemm_kernel(ShallowGemm p
   copy_async_wait<0>();
 }
 
-bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
-
 }  // namespace
 
 bool int8_gemm_shallow(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
                        const Int8Epilogue& epilogue, cudaStream_t stream) {
-  const auto power_of_two = [](int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
-  if (K % kKStep != 0 || K > kMaxDepth || !power_of_two(K) || N % kColumnBlock != 0 || N > kMaxColumns ||
-      !power_of_two(N) || M <= 0 ||
-      M > INT_MAX - kTileRows || epilogue.residual.z || !aligned16(A) || !aligned16(B) || !aligned16(D))
+  // K and N powers of two: the row copies shift instead of dividing.
+  const bool depth_fits = K == kKStep || K == 2 * kKStep || K == kMaxDepth;
+  const bool columns_fit = N == kBlockColumns || N == 2 * kBlockColumns || N == kMaxColumns;
+  if (!depth_fits || !columns_fit || M <= 0 || M > INT_MAX - kTileRows || epilogue.residual.z || !aligned_to(A, 16) ||
+      !aligned_to(B, 16) || !aligned_to(D, 16))
     return false;
   const tensor_core::DeviceInfo device = tensor_core::current_device_info();
   if (!device.is_sm90) return false;
   const ShallowGemm p{A, B, D, epilogue, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K),
                       static_cast<int>((M + kTileRows - 1) / kTileRows)};
   const int shared_bytes = shared_layout(p.n, p.k).total;
-  static const bool configured = [] {
-    OCTET_CUDA_CHECK(cudaFuncSetAttribute(shallow_gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          shared_layout(kMaxColumns, kMaxDepth).total));
-    return true;
-  }();
-  (void)configured;
-  int per_sm = 0;
-  OCTET_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, shallow_gemm_kernel, kWarps * 32, shared_bytes));
-  const int blocks = std::clamp(p.tiles, 1, std::max(per_sm, 1) * device.sm_count);
-  shallow_gemm_kernel<<<blocks, kWarps * 32, shared_bytes, stream>>>(p);
-  OCTET_CUDA_CHECK_LAUNCH();
+  launch_persistent<shallow_gemm_kernel>(p, p.tiles, kWarps * 32, shared_bytes,
+                                         shared_layout(kMaxColumns, kMaxDepth).total, device.sm_count, stream);
   return true;
 }
 

@@ -3,9 +3,8 @@
 // stride-1 convolution directly over the activations, other ungrouped convolutions
 // as an implicit GEMM (int8_conv.h) where it applies (int8 output, channels in
 // multiples of 16), few-channel stems by a direct tensor-core kernel, else over an
-// im2col copy in scratch memory; grouped (depthwise)
-// convolutions run the direct kernel. A residual input Z (int8_kernels.h) is summed
-// in the GEMM's epilogue.
+// im2col copy in scratch memory; grouped (depthwise) convolutions run the direct
+// kernel. A residual input Z (int8_kernels.h) is summed in the GEMM's epilogue.
 #include <limits>
 #include <memory>
 #include <optional>
@@ -121,13 +120,13 @@ class Int8ConvKernel : public PreparedKernel {
     const bool pointwise = kh_ == 1 && kw_ == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_t == 0 &&
                            g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
     if (pointwise) return epilogue_.gemm(x.data<int8_t>(), weights_.get(), y, rows, m_, depth_, z, s);
-    // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
-    if (!z && epilogue_.output_dtype == DType::kInt8 &&
-        ((padded_depth_ == depth_ &&
-          int8_conv_implicit_gemm(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, epilogue_.get(), s)) ||
-         int8_conv_few_channels(x.data<int8_t>(), weights_.get(), padded_depth_, y.data<int8_t>(), g,
-                                epilogue_.get(), s)))
-      return;
+    if (!z && epilogue_.output_dtype == DType::kInt8) {
+      const int8_t* xd = x.data<int8_t>();
+      int8_t* yd = y.data<int8_t>();
+      // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
+      if (padded_depth_ == depth_ && int8_conv_implicit_gemm(xd, weights_.get(), yd, g, epilogue_.get(), s)) return;
+      if (int8_conv_few_channels(xd, weights_.get(), padded_depth_, yd, g, epilogue_.get(), s)) return;
+    }
     auto* cols = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
     im2col_nhwc_int8(x.data<int8_t>(), cols, g, padded_depth_, s);
     epilogue_.gemm(cols, weights_.get(), y, rows, m_, padded_depth_, z, s);
