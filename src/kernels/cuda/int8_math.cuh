@@ -61,10 +61,10 @@ __device__ __forceinline__ Out apply_epilogue(int32_t acc, float scale, float lo
   return finish_output<Out>(float_product(acc, scale), lo, hi);
 }
 
-// Rounding without the conversion units (whose rate is half the FP32 units'): adding
-// 1.5 * 2^23 to a float within [-2^22, 2^22] rounds it to an integer, half to even as
-// every rounded add does, and leaves that integer in the low bits of the sum's
-// representation (two's complement). The kernels that are bound by their epilogue
+// Rounding without the conversion units (half the FP32 units' rate on sm_90, by the
+// CUDA programming guide's throughput table): adding 1.5 * 2^23 to a float within
+// [-2^22, 2^22] rounds it to an integer, half to even as every rounded add does, and
+// leaves that integer in the low bits of the sum's representation (two's complement). The kernels that are bound by their epilogue
 // requantize this way (int8_conv_few_channels.cu, int8_gemm_shallow.cu).
 constexpr float kRoundingBias = 12582912.0f;
 
