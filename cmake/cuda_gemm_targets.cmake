@@ -12,6 +12,13 @@ set_target_properties(octet_cuda_int8_gemm PROPERTIES
 target_include_directories(octet_cuda_int8_gemm PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(octet_cuda_int8_gemm PRIVATE octet_cuda CUDA::cublasLt)
 
+# octet_cuda_int8_conv: ResNet-50's convolutions through every CUDA path that takes them, timed and cross-checked.
+add_executable(octet_cuda_int8_conv ${PROJECT_SOURCE_DIR}/tools/bench/cuda_int8_conv.cu)
+set_target_properties(octet_cuda_int8_conv PROPERTIES
+  CUDA_ARCHITECTURES ${OCTET_CUDA_ARCHITECTURES} CUDA_STANDARD 17)
+target_include_directories(octet_cuda_int8_conv PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(octet_cuda_int8_conv PRIVATE octet_cuda)
+
 if(OCTET_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

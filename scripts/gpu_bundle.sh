@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 grep -q "OCTET_CUDA:BOOL=ON" build/CMakeCache.txt || { echo "build/ has no CUDA backend: run scripts/build.sh where nvcc is found" >&2; exit 1; }
 stage=$(mktemp -d)
 mkdir -p "$stage/bin" "$stage/lib" "$stage/data"
-tools=(build/octet build/octet_cuda_int8_gemm build/kernels_cuda_int8_gemm_test build/kernels_cuda_cuda_ops_test
+tools=(build/octet build/octet_cuda_int8_gemm build/octet_cuda_int8_conv build/kernels_cuda_int8_gemm_test build/kernels_cuda_cuda_ops_test
        build/tests/runtime_cuda_execution_context_test)
 cp "${tools[@]}" "$stage/bin/"
 cp build/liboctet.so "$stage/lib/"

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_support.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/int8_gemm.h"
 #include "kernels/reference/int8/requantize.h"
@@ -32,6 +33,7 @@
 namespace {
 
 using octet::Error;
+using namespace octet::bench;
 
 struct Options {
   int64_t m = 8192, n = 8192, k = 8192;
@@ -53,33 +55,6 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.m < 1 || o.n < 1 || o.k < 1 || o.iters < 1 || o.warmup < 0) throw Error("sizes and --iters must be >= 1");
   return o;
-}
-
-template <class T>
-struct DeviceArray {
-  T* ptr = nullptr;
-  explicit DeviceArray(size_t count) { OCTET_CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(count, 1) * sizeof(T))); }
-  ~DeviceArray() { cudaFree(ptr); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-};
-
-template <class T>
-std::vector<T> to_host(const T* device, size_t count) {
-  std::vector<T> host(count);
-  OCTET_CUDA_CHECK(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost));
-  return host;
-}
-
-// Pseudo-random int8 in [-127, 127] from a hash of (seed, index): fast to fill on the GPU.
-__global__ void fill_random_int8(int8_t* data, size_t count, uint64_t seed) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x) {
-    uint64_t z = seed + i * 0x9E3779B97F4A7C15ull;  // splitmix64
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    data[i] = static_cast<int8_t>(static_cast<int>(z % 255) - 127);
-  }
 }
 
 // The yardstick for exactness: one thread per output, a plain int32 loop over K.
@@ -106,28 +81,6 @@ unsigned long long mismatches_between(const int32_t* a, const int32_t* b, size_t
   unsigned long long host = 0;
   OCTET_CUDA_CHECK(cudaMemcpy(&host, counter.ptr, sizeof(host), cudaMemcpyDeviceToHost));
   return host;
-}
-
-// Median milliseconds of run(set) over `iters` runs after `warmup`, alternating input sets.
-double median_ms(const std::function<void(int)>& run, int sets, int iters, int warmup, cudaStream_t stream) {
-  for (int i = 0; i < warmup; ++i) run(i % sets);
-  cudaEvent_t start, stop;
-  OCTET_CUDA_CHECK(cudaEventCreate(&start));
-  OCTET_CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> times;
-  for (int i = 0; i < iters; ++i) {
-    OCTET_CUDA_CHECK(cudaEventRecord(start, stream));
-    run(i % sets);
-    OCTET_CUDA_CHECK(cudaEventRecord(stop, stream));
-    OCTET_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    OCTET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  OCTET_CUDA_CHECK(cudaEventDestroy(start));
-  OCTET_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 #define BENCH_CUBLAS_CHECK(call)                                                                    \

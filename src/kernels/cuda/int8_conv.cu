@@ -12,6 +12,7 @@
 #include <cutlass/epilogue/collective/collective_builder.hpp>
 
 #include <climits>
+#include <type_traits>
 
 #include "kernels/cuda/int8_epilogue.cuh"
 
@@ -23,11 +24,11 @@ using cute::_1;
 using cute::_128;
 using cute::_64;
 
-// 128 output pixels x TileN output channels per CTA, 64-deep K steps; CUTLASS's
-// sm_90 convolutions are not persistent (one CTA per tile).
-template <class TileN>
+// TileM output pixels x TileN output channels per CTA, 64-deep K steps, `Stages`
+// pipeline stages (0: as many as the shared memory holds).
+template <class TileM, class TileN, int Stages>
 struct ImplicitConv {
-  using TileShape = cute::Shape<_128, TileN, cute::Shape<_64>>;
+  using TileShape = cute::Shape<TileM, TileN, cute::Shape<_64>>;
   using ClusterShape = cute::Shape<_1, _1, _1>;
   using Epilogue = RequantizeToInt8;
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
@@ -39,8 +40,10 @@ struct ImplicitConv {
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, cutlass::conv::Operator::kFprop, int8_t,
       cutlass::layout::TensorNHWC, kTmaAlignmentBytes, int8_t, cutlass::layout::TensorNHWC, kTmaAlignmentBytes,
       int32_t, TileShape, ClusterShape,
-      cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(
-          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      std::conditional_t<Stages == 0,
+                         cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(
+                             sizeof(typename CollectiveEpilogue::SharedStorage))>,
+                         cutlass::conv::collective::StageCount<Stages>>,
       cutlass::conv::collective::KernelScheduleAuto>::CollectiveOp;
   using ProblemShape = cutlass::conv::ConvProblemShape<CollectiveMainloop::DispatchPolicy::ConvOp,
                                                        CollectiveMainloop::DispatchPolicy::NumSpatialDimensions>;
@@ -85,10 +88,26 @@ bool run_implicit(const int8_t* x, const int8_t* w, int8_t* y, const Conv2d& g, 
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kTmaAlignmentBytes == 0; }
 
+constexpr int kDeep = 0, kShared = 4;
+
+ImplicitConvTile tile_for(const Conv2d& g) { return g.m <= 64 ? ImplicitConvTile::k128x64Deep : ImplicitConvTile::k128x128Deep; }
+
 }  // namespace
 
+const char* implicit_conv_tile_name(ImplicitConvTile tile) {
+  switch (tile) {
+    case ImplicitConvTile::kAuto: return "auto";
+    case ImplicitConvTile::k128x64Deep: return "128x64 deep";
+    case ImplicitConvTile::k128x128Deep: return "128x128 deep";
+    case ImplicitConvTile::k128x64Shared: return "128x64 shared";
+    case ImplicitConvTile::k64x128Shared: return "64x128 shared";
+    case ImplicitConvTile::k64x64Shared: return "64x64 shared";
+  }
+  return "?";
+}
+
 bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const Conv2d& g,
-                             const Int8Epilogue& epilogue, cudaStream_t stream) {
+                             const Int8Epilogue& epilogue, cudaStream_t stream, ImplicitConvTile tile) {
   if (!epilogue.scale) throw Error("INT8 convolution: the epilogue needs a scale vector");
   if (epilogue.residual.z || g.group != 1 || g.c % 16 != 0 || g.m % 16 != 0 || !aligned(x) || !aligned(w) ||
       !aligned(y))
@@ -99,11 +118,18 @@ bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const 
   // The end pads that give exactly OH x OW outputs (ONNX's end pads may leave some unused).
   const int pad_b = static_cast<int>((g.oh - 1) * g.stride_h + (g.kh - 1) * g.dil_h + 1 - g.h - g.pad_t);
   const int pad_r = static_cast<int>((g.ow - 1) * g.stride_w + (g.kw - 1) * g.dil_w + 1 - g.w - g.pad_l);
-  if (g.m <= 64)
-    return run_implicit<ImplicitConv<_64>>(x, w, y, g, std::max(pad_b, 0), std::max(pad_r, 0), epilogue, device,
-                                           stream);
-  return run_implicit<ImplicitConv<_128>>(x, w, y, g, std::max(pad_b, 0), std::max(pad_r, 0), epilogue, device,
-                                          stream);
+  auto run = [&](auto conv) {
+    return run_implicit<decltype(conv)>(x, w, y, g, std::max(pad_b, 0), std::max(pad_r, 0), epilogue, device, stream);
+  };
+  switch (tile == ImplicitConvTile::kAuto ? tile_for(g) : tile) {
+    case ImplicitConvTile::k128x64Deep: return run(ImplicitConv<_128, _64, kDeep>{});
+    case ImplicitConvTile::k128x128Deep: return run(ImplicitConv<_128, _128, kDeep>{});
+    case ImplicitConvTile::k128x64Shared: return run(ImplicitConv<_128, _64, kShared>{});
+    case ImplicitConvTile::k64x128Shared: return run(ImplicitConv<_64, _128, kShared>{});
+    case ImplicitConvTile::k64x64Shared: return run(ImplicitConv<_64, _64, kShared>{});
+    case ImplicitConvTile::kAuto: break;
+  }
+  throw Error("INT8 convolution: unknown implicit GEMM tile");
 }
 
 }  // namespace octet::cuda

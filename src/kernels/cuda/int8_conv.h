@@ -9,13 +9,26 @@
 
 namespace octet::cuda {
 
+// The implicit GEMM's CTA tiles (output pixels x output channels) and pipelines.
+// CUTLASS's sm_90 convolutions run one CTA per tile, so a CTA's prologue and epilogue
+// overlap another's main loop only when several CTAs fit on an SM: the "Shared"
+// configurations keep 4 pipeline stages (and few registers) for that; the "Deep" ones
+// take all of the shared memory for stages (one CTA per SM). kAuto picks by shape;
+// the others are there for benchmarks (octet_cuda_int8_conv) and tests.
+enum class ImplicitConvTile { kAuto, k128x64Deep, k128x128Deep, k128x64Shared, k64x128Shared, k64x64Shared };
+inline constexpr ImplicitConvTile kImplicitConvTiles[] = {
+    ImplicitConvTile::k128x64Deep, ImplicitConvTile::k128x128Deep, ImplicitConvTile::k128x64Shared,
+    ImplicitConvTile::k64x128Shared, ImplicitConvTile::k64x64Shared};
+const char* implicit_conv_tile_name(ImplicitConvTile tile);
+
 // Y [N, OH, OW, M] int8 = epilogue(conv(X [N, H, W, C], W [M, KH, KW, C])), group 1,
 // with `epilogue` as int8_gemm's (int8 output, no residual). Launches on `stream` and
 // returns true, or returns false having launched nothing when the device, the
 // geometry (C and M multiples of 16, TMA's limits on padding and filter extent) or
 // the alignment of the pointers does not fit; the caller then uses im2col + int8_gemm.
 bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const Conv2d& g,
-                             const Int8Epilogue& epilogue, cudaStream_t stream);
+                             const Int8Epilogue& epilogue, cudaStream_t stream,
+                             ImplicitConvTile tile = ImplicitConvTile::kAuto);
 
 // The same for few input channels (C < 16: an image network's stem), where the
 // implicit GEMM does not apply and an im2col copy would be many times the input: a

@@ -566,7 +566,8 @@ std::vector<int8_t> padded_weight_rows(const std::vector<int8_t>& w, int64_t m, 
   return rows;
 }
 
-void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel kernel = ConvKernel::kDirect) {
+void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel kernel = ConvKernel::kDirect,
+                ImplicitConvTile tile = ImplicitConvTile::kAuto) {
   const Conv2d& g = t.g;
   const int64_t cg = g.c / g.group;
   const std::vector<int8_t> x = random_int8(static_cast<size_t>(g.n * g.h * g.w * g.c), seed,
@@ -612,15 +613,16 @@ void check_conv(const ConvCase& t, bool with_bias, uint32_t seed, ConvKernel ker
     epilogue.bias = bias_ptr, epilogue.scale = dscale.get();
     epilogue.lo = static_cast<float>(lo), epilogue.hi = static_cast<float>(hi);
     if (kernel == ConvKernel::kImplicitGemm) {
-      ASSERT_TRUE(int8_conv_implicit_gemm(dx.get(), dw.get(), dyq.get(), g, epilogue, nullptr))
-          << what << ": the implicit GEMM declined";
+      ASSERT_TRUE(int8_conv_implicit_gemm(dx.get(), dw.get(), dyq.get(), g, epilogue, nullptr, tile))
+          << what << ": the implicit GEMM (" << implicit_conv_tile_name(tile) << ") declined";
     } else {
       const int64_t depth = g.kh * g.kw * g.c, k_padded = (depth + 15) / 16 * 16;
       const DeviceBuffer<int8_t> dw_rows(padded_weight_rows(w, g.m, depth, k_padded));
       ASSERT_TRUE(int8_conv_few_channels(dx.get(), dw_rows.get(), k_padded, dyq.get(), g, epilogue, nullptr))
           << what << ": the few-channel kernel declined";
     }
-    expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output");
+    const std::string path = kernel == ConvKernel::kImplicitGemm ? implicit_conv_tile_name(tile) : "few-channel";
+    expect_bitwise_equal(dyq.to_host(), want_q, what + ", int8 output, " + path);
     return;
   }
   int8_conv_direct(dx.get(), dw.get(), dyq.get(), g, bias_ptr, dscale.get(), static_cast<float>(lo),
@@ -663,7 +665,7 @@ bool is_sm90_device() {
 
 // The tensor-core implicit GEMM (sm_90): strides, pads (ONNX end pads that leave a row
 // unused), dilation, a 1x1 stride-2 projection, more than one CTA tile along M and N,
-// ties and saturated biases, bit for bit the reference.
+// ties and saturated biases, bit for bit the reference, with every CTA tile.
 TEST(CudaOpsTest, ImplicitGemmConvMatchesReference) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   if (!is_sm90_device()) GTEST_SKIP() << "the implicit GEMM needs an sm_90 GPU";
@@ -678,8 +680,9 @@ TEST(CudaOpsTest, ImplicitGemmConvMatchesReference) {
       {"3x3 pad 1, C 16 -> 16, ties (M = 0.5)", conv_geometry(1, 6, 6, 16, 16, 3, 3, 1, 1, 1, 1), none, true, 0.5f},
   };
   uint32_t seed = 60;
-  for (const ConvCase& t : cases)
-    for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4, ConvKernel::kImplicitGemm);
+  for (ImplicitConvTile tile : kImplicitConvTiles)
+    for (const ConvCase& t : cases)
+      for (bool with_bias : {false, true}) check_conv(t, with_bias, seed += 4, ConvKernel::kImplicitGemm, tile);
 }
 
 // The few-channel tensor-core kernel (sm_90): an RGB stem, outputs wider than one
