@@ -4,7 +4,8 @@
 // For each distinct convolution of torchvision's ResNet-50 (at --batch, default 256;
 // the bottlenecks' last 1x1 layers with their residual sum, as GPU engines fuse them),
 // random int8 inputs and weights, random biases and per-channel scales, ReLU bounds.
-// Paths: the GEMM over the activations (1x1 stride 1), the few-channel kernel (the
+// Paths: the GEMM over the activations (1x1 stride 1) with its automatic choice and
+// with each tensor-core configuration of kInt8GemmTiles, the few-channel kernel (the
 // stem), the implicit GEMM with its automatic tile and with each tile of
 // kImplicitConvTiles, and im2col + GEMM. Every path's output must equal the first
 // path's byte for byte (the kernel tests check the paths against the reference).
@@ -134,10 +135,16 @@ int bench_layer(const Layer& l, const Options& o, cudaStream_t stream, double& e
                        int8_gemm(x.ptr, w.ptr, y.ptr, pixels, g.m, depth, e, s);
                        return true;
                      }});
+    for (Int8GemmTile tile : kInt8GemmTiles)
+      paths.push_back({std::string("gemm ") + int8_gemm_tile_name(tile), [&, tile](cudaStream_t s) {
+                         int8_gemm(x.ptr, w.ptr, y.ptr, pixels, g.m, depth, e, s, tile);
+                         return true;
+                       }});
   } else {
     paths.push_back({"few-channel", [&](cudaStream_t s) { return int8_conv_few_channels(x.ptr, w.ptr, k_padded, y.ptr, g, e, s); }});
-    for (ImplicitConvTile tile : {ImplicitConvTile::kAuto, kImplicitConvTiles[0], kImplicitConvTiles[1],
-                                  kImplicitConvTiles[2], kImplicitConvTiles[3], kImplicitConvTiles[4]})
+    std::vector<ImplicitConvTile> tiles{ImplicitConvTile::kAuto};
+    tiles.insert(tiles.end(), std::begin(kImplicitConvTiles), std::end(kImplicitConvTiles));
+    for (ImplicitConvTile tile : tiles)
       paths.push_back({std::string("implicit ") + implicit_conv_tile_name(tile), [&, tile](cudaStream_t s) {
                          return depth == k_padded && int8_conv_implicit_gemm(x.ptr, w.ptr, y.ptr, g, e, s, tile);
                        }});

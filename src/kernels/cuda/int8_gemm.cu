@@ -60,6 +60,9 @@ using NarrowTiles = TileConfig<cute::Shape<_128, TileN, _64>, cute::Shape<_1, _1
 // Smaller problems: 64x128 tiles give more tiles to spread over the SMs, and ping-pong
 // overlaps one warpgroup's epilogue with the other's MMAs.
 using SmallTiles = TileConfig<cute::Shape<_64, _128, _128>, cute::Shape<_1, _1, _1>, AutoEpilogueTile, false>;
+// Candidates for epilogue-bound int8 outputs: ping-pong 128x128 tiles, and cooperative 256x128 ones.
+using PingpongTiles = TileConfig<cute::Shape<_128, _128, _64>, cute::Shape<_1, _1, _1>, AutoEpilogueTile, false>;
+using TallTiles = TileConfig<cute::Shape<_256, _128, _64>, cute::Shape<_1, _1, _1>, AutoEpilogueTile, true>;
 
 template <class Config, class ElementD, class Epilogue>
 struct CutlassGemm {
@@ -123,7 +126,23 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
 
 template <class Epilogue, class ElementD>
 void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
-                      const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream) {
+                      const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream,
+                      Int8GemmTile tile = Int8GemmTile::kAuto) {
+  auto run = [&](auto config) {
+    run_cutlass<CutlassGemm<decltype(config), ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+  };
+  if constexpr (std::is_same_v<ElementD, int8_t>) {
+    switch (tile) {
+      case Int8GemmTile::kAuto: break;
+      case Int8GemmTile::kLarge128x256x128: return run(LargeTiles{});
+      case Int8GemmTile::kWide128x256x64: return run(WideTiles{});
+      case Int8GemmTile::kNarrow128x64x64: return run(NarrowTiles<_64>{});
+      case Int8GemmTile::kNarrow128x128x64: return run(NarrowTiles<_128>{});
+      case Int8GemmTile::kSmall64x128x128: return run(SmallTiles{});
+      case Int8GemmTile::kPingpong128x128x64: return run(PingpongTiles{});
+      case Int8GemmTile::kCooperative256x128x64: return run(TallTiles{});
+    }
+  }
   // Whether Config's tiles give every SM at least one.
   auto fills_the_gpu = [&](auto config) {
     using TileShape = typename decltype(config)::TileShape;
@@ -131,15 +150,15 @@ void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, 
     return (M + tile_m - 1) / tile_m * ((N + tile_n - 1) / tile_n) >= device.sm_count;
   };
   if (N <= 64 && fills_the_gpu(NarrowTiles<_64>{}))
-    run_cutlass<CutlassGemm<NarrowTiles<_64>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+    run(NarrowTiles<_64>{});
   else if (N <= 128 && fills_the_gpu(NarrowTiles<_128>{}))
-    run_cutlass<CutlassGemm<NarrowTiles<_128>, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+    run(NarrowTiles<_128>{});
   else if (K <= 256 && fills_the_gpu(WideTiles{}))
-    run_cutlass<CutlassGemm<WideTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+    run(WideTiles{});
   else if (fills_the_gpu(LargeTiles{}))
-    run_cutlass<CutlassGemm<LargeTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+    run(LargeTiles{});
   else
-    run_cutlass<CutlassGemm<SmallTiles, ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
+    run(SmallTiles{});
 }
 
 // ---------------------------------------------------------------------------
@@ -266,9 +285,34 @@ void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t 
 
 }  // namespace
 
+const char* int8_gemm_tile_name(Int8GemmTile tile) {
+  switch (tile) {
+    case Int8GemmTile::kAuto: return "auto";
+    case Int8GemmTile::kLarge128x256x128: return "128x256x128 cluster 2";
+    case Int8GemmTile::kWide128x256x64: return "128x256x64";
+    case Int8GemmTile::kNarrow128x64x64: return "128x64x64";
+    case Int8GemmTile::kNarrow128x128x64: return "128x128x64";
+    case Int8GemmTile::kSmall64x128x128: return "64x128x128 ping-pong";
+    case Int8GemmTile::kPingpong128x128x64: return "128x128x64 ping-pong";
+    case Int8GemmTile::kCooperative256x128x64: return "256x128x64";
+  }
+  return "?";
+}
+
 void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
-               const Int8Epilogue& epilogue, cudaStream_t stream) {
+               const Int8Epilogue& epilogue, cudaStream_t stream, Int8GemmTile tile) {
   check_arguments(M, N, K, &epilogue);
+  if (tile != Int8GemmTile::kAuto) {
+    if (M == 0 || !tensor_core_shape(M, N, K) || !tma_aligned(A) || !tma_aligned(B) || !tma_aligned(D) ||
+        !tma_aligned(epilogue.residual.z) || !current_device_info().is_sm90)
+      throw Error(std::string("INT8 GEMM: tile ") + int8_gemm_tile_name(tile) +
+                  " needs an sm_90 device, N and K multiples of 16 and 16-byte aligned operands");
+    if (epilogue.residual.z)
+      run_tensor_cores<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, current_device_info(), stream, tile);
+    else
+      run_tensor_cores<RequantizeToInt8>(A, B, D, M, N, K, epilogue, current_device_info(), stream, tile);
+    return;
+  }
   if (M > 0 && int8_gemm_shallow(A, B, D, M, N, K, epilogue, stream)) return;
   if (epilogue.residual.z)
     dispatch<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);

@@ -33,11 +33,26 @@ struct Int8Epilogue {
   Int8Residual residual;
 };
 
+// The tensor-core configurations for int8 outputs: CTA tile M x N x K and schedule
+// (cooperative: two warpgroups share a tile; ping-pong: each has its own, one's
+// epilogue overlapping the other's MMAs). kAuto picks by shape, octet's shallow
+// kernel (int8_gemm_shallow.h) first where it applies; the others are for benchmarks
+// (octet_cuda_int8_conv) and tests, and need sm_90 and the tensor-core alignment.
+enum class Int8GemmTile {
+  kAuto, kLarge128x256x128, kWide128x256x64, kNarrow128x64x64, kNarrow128x128x64, kSmall64x128x128,
+  kPingpong128x128x64, kCooperative256x128x64
+};
+inline constexpr Int8GemmTile kInt8GemmTiles[] = {
+    Int8GemmTile::kLarge128x256x128, Int8GemmTile::kWide128x256x64, Int8GemmTile::kNarrow128x64x64,
+    Int8GemmTile::kNarrow128x128x64, Int8GemmTile::kSmall64x128x128, Int8GemmTile::kPingpong128x128x64,
+    Int8GemmTile::kCooperative256x128x64};
+const char* int8_gemm_tile_name(Int8GemmTile tile);
+
 // A: [M, K] row-major int8; B: [N, K] row-major int8 (K contiguous: the "TN"
 // layout, weights as [out_channels, in_channels]); D: [M, N] row-major; all device
 // memory; ldd = N. Asynchronous on `stream`; launch errors throw octet::Error.
 void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
-               const Int8Epilogue& epilogue, cudaStream_t stream);
+               const Int8Epilogue& epilogue, cudaStream_t stream, Int8GemmTile tile = Int8GemmTile::kAuto);
 void int8_gemm(const int8_t* A, const int8_t* B, float* D, int64_t M, int64_t N, int64_t K,
                const Int8Epilogue& epilogue, cudaStream_t stream);
 // Raw accumulators (no bias, no epilogue): for exact checks and benchmarks.

@@ -35,7 +35,7 @@ struct Problem {
 
 // The outputs of one GEMM call on the GPU (bias passed as null when !with_bias).
 template <class T>
-std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi) {
+std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi, Int8GemmTile tile = Int8GemmTile::kAuto) {
   DeviceBuffer<int8_t> a(p.a), b(p.b);
   DeviceBuffer<int32_t> bias(p.bias);
   DeviceBuffer<float> scale(p.scale);
@@ -43,16 +43,20 @@ std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi) 
   d.fill_bytes(0x5a);
   if constexpr (std::is_same_v<T, int32_t>) {
     int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, nullptr);
+  } else if constexpr (std::is_same_v<T, int8_t>) {
+    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, Int8Epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi},
+              nullptr, tile);
   } else {
-    const Int8Epilogue epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi};
-    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
+    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, Int8Epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi},
+              nullptr);
   }
   return d.to_host();
 }
 
 // The outputs with a residual sum (bias, int8 c in [-128, 127]): Int8Add's arithmetic `r` over c and z.
 template <class T>
-std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z, const int8::AddRequantizer& r) {
+std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z, const int8::AddRequantizer& r,
+                                 Int8GemmTile tile = Int8GemmTile::kAuto) {
   DeviceBuffer<int8_t> a(p.a), b(p.b), zd(z);
   DeviceBuffer<int32_t> bias(p.bias);
   DeviceBuffer<float> scale(p.scale);
@@ -60,7 +64,10 @@ std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z,
   d.fill_bytes(0x5a);
   Int8Epilogue epilogue{bias.get(), scale.get(), -128.0f, 127.0f};
   epilogue.residual = Int8Residual{zd.get(), r.ra, r.rb, r.clamped ? r.lo : -kInf, r.clamped ? r.hi : kInf};
-  int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
+  if constexpr (std::is_same_v<T, int8_t>)
+    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr, tile);
+  else
+    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
   return d.to_host();
 }
 
@@ -335,6 +342,28 @@ TEST_P(CudaInt8GemmRandom, MatchesReferenceExactly) {
     SCOPED_TRACE("float output, bias, activation " + std::to_string(int(activation.kind)));
     expect_same(cpu_float(p, acc, true, activation),
                 run_on_gpu<float>(p, true, float_lo(activation), float_hi(activation)), p.N);
+  }
+}
+
+// Every tensor-core configuration that kAuto may not pick for a shape, forced on one
+// with partial tiles along M, N and K: int8 outputs with bias and relu, and with a
+// residual sum, element for element the reference.
+TEST(CudaInt8Gemm, EveryTileMatchesReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  if (!int8_gemm_uses_tensor_cores(1, 16, 16)) GTEST_SKIP() << "the tensor-core configurations need an sm_90 GPU";
+  const Problem p = random_problem(1000, 272, 208, 77);
+  const std::vector<int32_t> acc = cpu_accumulators(p);
+  const std::vector<int8_t> want = cpu_int8(p, acc, true, 0, 127), c = cpu_int8(p, acc, true, -128, 127);
+  std::vector<int8_t> z(c.size()), want_sum(c.size());
+  std::mt19937 rng(78);
+  for (auto& v : z) v = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+  int8::AddRequantizer r;
+  r.ra = 0.5f, r.rb = 0.75f, r.clamped = true, r.lo = 0.0f, r.hi = 127.0f;
+  for (size_t i = 0; i < c.size(); ++i) want_sum[i] = r.to_int8(c[i], z[i]);
+  for (Int8GemmTile tile : kInt8GemmTiles) {
+    SCOPED_TRACE(int8_gemm_tile_name(tile));
+    expect_same(want, run_on_gpu<int8_t>(p, true, 0.0f, 127.0f, tile), p.N);
+    expect_same(want_sum, run_with_residual<int8_t>(p, z, r, tile), p.N);
   }
 }
 
