@@ -2,8 +2,9 @@
 # Everything GPU in one command, on a GPU machine (H100 / H200): the CUDA kernel
 # tests, compute-sanitizer memcheck and racecheck over them and over a GPU engine's
 # runs, the GPU engine tests (tests/runtime/test_cuda_engine.py: GPU vs CPU INT8
-# engines of the sample models), the INT8 GEMM benchmark (8192^3, exact check) and
-# ResNet-50 INT8 against PyTorch eager (scripts/gpu_bench.py).
+# engines of the sample models), the INT8 GEMM benchmark (8192^3, exact check),
+# ResNet-50's convolutions on every CUDA path (octet_cuda_int8_conv) and ResNet-50
+# INT8 against PyTorch eager (scripts/gpu_bench.py).
 #   scripts/gpu_bundle.sh                      on the development machine (builds nothing there)
 #   bash scripts/gpu_check.sh [BUNDLE.tar.xz]  on the GPU machine, from the repository root
 # Logs go to gpu_logs.tar.gz in $OUT (or the current folder); the last lines printed are the summary.
@@ -28,6 +29,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv 
 
 for t in "$root"/bin/*_test; do step "$(basename "$t")" "$t"; done
 step int8_gemm_8192 "$root/bin/octet_cuda_int8_gemm"
+step resnet50_convolutions "$root/bin/octet_cuda_int8_conv"
 step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json" \
   --profile "$logs/resnet50_profile.txt"
 step engine_tests python3 -m pytest -q -s tests/runtime/test_cuda_engine.py
@@ -46,6 +48,7 @@ done
 echo; echo "=== Summary ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)) ==="
 printf '%s\n' "${summary[@]}"
 grep -h " | " "$logs/int8_gemm_8192.log"
+grep -h "^ResNet-50's convolutions\|FAILED" "$logs/resnet50_convolutions.log"
 grep -h "^|" "$logs/resnet50.log"
 grep -h -o -E "(lenet|resnet|mobilenetv2): CPU INT8 top-1.*" "$logs/engine_tests.log"
 tar -C "$logs" -czf "${OUT:-.}/gpu_logs.tar.gz" .

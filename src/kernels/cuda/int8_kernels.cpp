@@ -5,9 +5,19 @@
 // multiples of 16), few-channel stems by a direct tensor-core kernel, else over an
 // im2col copy in scratch memory; grouped (depthwise) convolutions run the direct
 // kernel. A residual input Z (int8_kernels.h) is summed in the GEMM's epilogue.
+// Each ungrouped convolution times its tactics (those kernels in each of their
+// tensor-core configurations) on its first run with a new input shape, as TensorRT's
+// builder times tactics and cuDNN's benchmark mode its algorithms, and keeps the fastest.
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -56,10 +66,11 @@ struct DeviceEpilogue {
   }
 
   // y [rows, n] = epilogue(a [rows, k] · w [n, k]ᵀ) (+ the residual z [rows, n]).
+  // `tile` applies to int8 outputs (float outputs take the automatic choice).
   void gemm(const int8_t* a, const int8_t* w, Tensor& y, int64_t rows, int64_t n, int64_t k, const int8_t* z,
-            cudaStream_t s) const {
+            cudaStream_t s, Int8GemmTile tile = Int8GemmTile::kAuto) const {
     if (output_dtype == DType::kInt8)
-      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(z), s);
+      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(z), s, tile);
     else
       int8_gemm(a, w, y.data<float>(), rows, n, k, get(z), s);
   }
@@ -71,6 +82,60 @@ const Tensor* bias_input(const Node& node, const Graph& graph, int64_t channels)
   if (node_has_input(node, 2) && (!b || b->dtype() != DType::kInt32 || b->shape() != Shape{channels})) return nullptr;
   return b;
 }
+
+// One way to run an ungrouped convolution on the GPU (a tactic, in TensorRT's word):
+// the kernel, and its tensor-core configuration. Every tactic computes the same
+// bits; they differ only in speed, which depends on the shape and the GPU.
+struct ConvTactic {
+  enum Kind { kGemm, kImplicitGemm, kFewChannels, kIm2colGemm } kind;
+  Int8GemmTile gemm_tile = Int8GemmTile::kAuto;
+  ImplicitConvTile conv_tile = ImplicitConvTile::kAuto;
+
+  std::string name() const {
+    switch (kind) {
+      case kGemm: return std::string("gemm ") + int8_gemm_tile_name(gemm_tile);
+      case kImplicitGemm: return std::string("implicit gemm ") + implicit_conv_tile_name(conv_tile);
+      case kFewChannels: return "few-channel";
+      case kIm2colGemm: return std::string("im2col + gemm ") + int8_gemm_tile_name(gemm_tile);
+    }
+    return "?";
+  }
+};
+constexpr int kTacticTimings = 5;
+
+// The tactic timed fastest for each input shape (N, H, W) of one layer, shared by
+// the engine's execution contexts.
+class TacticChoices {
+ public:
+  std::optional<ConvTactic> chosen(int64_t n, int64_t h, int64_t w) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = chosen_.find({n, h, w});
+    return it == chosen_.end() ? std::nullopt : std::optional<ConvTactic>(it->second);
+  }
+  void choose(int64_t n, int64_t h, int64_t w, const ConvTactic& t) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    chosen_.insert_or_assign(std::array<int64_t, 3>{n, h, w}, t);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::array<int64_t, 3>, ConvTactic> chosen_;
+};
+
+// A start and stop event, destroyed with the object.
+struct CudaEvents {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  CudaEvents() {
+    OCTET_CUDA_CHECK(cudaEventCreate(&start));
+    OCTET_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~CudaEvents() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  CudaEvents(const CudaEvents&) = delete;
+  CudaEvents& operator=(const CudaEvents&) = delete;
+};
 
 class Int8ConvKernel : public PreparedKernel {
  public:
@@ -113,43 +178,128 @@ class Int8ConvKernel : public PreparedKernel {
       z = zt.data<int8_t>();
     }
     Tensor& y = ctx.make_output(0, epilogue_.output_dtype, out_shape, false);
-    const int64_t rows = g.n * g.oh * g.ow;
-    if (rows == 0) return;
-    const cudaStream_t s = stream_of(ctx);
-    if (group_ != 1) return run_direct(ctx, x, g, z, y, s);
-    const bool pointwise = kh_ == 1 && kw_ == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_t == 0 &&
-                           g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
-    if (pointwise) return epilogue_.gemm(x.data<int8_t>(), weights_.get(), y, rows, m_, depth_, z, s);
-    if (!z && epilogue_.output_dtype == DType::kInt8) {
-      const int8_t* xd = x.data<int8_t>();
-      int8_t* yd = y.data<int8_t>();
-      // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
-      if (padded_depth_ == depth_ && int8_conv_implicit_gemm(xd, weights_.get(), yd, g, epilogue_.get(), s)) return;
-      if (int8_conv_few_channels(xd, weights_.get(), padded_depth_, yd, g, epilogue_.get(), s)) return;
+    if (g.n * g.oh * g.ow == 0) return;
+    const Launch work{ctx, x, g, z, y, stream_of(ctx)};
+    if (group_ != 1) return run_direct(work);
+    const std::vector<ConvTactic> candidates = tactics(g);
+    if (std::optional<ConvTactic> chosen = tactics_.chosen(g.n, g.h, g.w); chosen && launch(*chosen, work)) return;
+    // No tactic chosen for this shape yet: time the candidates, unless the stream is
+    // being captured into a graph (no synchronising there), and keep the fastest.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    OCTET_CUDA_CHECK(cudaStreamIsCapturing(work.stream, &capturing));
+    if (capturing == cudaStreamCaptureStatusNone && candidates.size() > 1) {
+      const std::optional<ConvTactic> fastest = time_tactics(candidates, work);
+      if (fastest && launch(*fastest, work)) return;
     }
-    auto* cols = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
-    im2col_nhwc_int8(x.data<int8_t>(), cols, g, padded_depth_, s);
-    epilogue_.gemm(cols, weights_.get(), y, rows, m_, padded_depth_, z, s);
+    for (const ConvTactic& t : candidates)
+      if (launch(t, work)) return;
+    ctx.fail("no CUDA kernel took this convolution");
   }
 
  private:
+  // What one launch of the layer works on.
+  struct Launch {
+    KernelContext& ctx;
+    const Tensor& x;
+    const Conv2d& g;
+    const int8_t* z;
+    Tensor& y;
+    cudaStream_t stream;
+  };
+
+  // The tactics that may run this (ungrouped) convolution, the shape rules' choice first.
+  std::vector<ConvTactic> tactics(const Conv2d& g) const {
+    std::vector<ConvTactic> list;
+    const bool int8_out = epilogue_.output_dtype == DType::kInt8;
+    const bool pointwise = kh_ == 1 && kw_ == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_t == 0 &&
+                           g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
+    if (pointwise) {
+      list.push_back({ConvTactic::kGemm});
+      if (int8_out)
+        for (Int8GemmTile tile : kInt8GemmTiles) list.push_back({ConvTactic::kGemm, tile});
+      return list;
+    }
+    if (int8_out && !epilogue_.sum) {
+      // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
+      if (padded_depth_ == depth_) {
+        list.push_back({ConvTactic::kImplicitGemm});
+        for (ImplicitConvTile tile : kImplicitConvTiles) list.push_back({ConvTactic::kImplicitGemm, {}, tile});
+      }
+      list.push_back({ConvTactic::kFewChannels});
+    }
+    list.push_back({ConvTactic::kIm2colGemm});
+    return list;
+  }
+
+  // Runs tactic t; false, having launched nothing, where its kernel declines the layer.
+  bool launch(const ConvTactic& t, const Launch& l) const {
+    const int8_t* xd = l.x.data<int8_t>();
+    const int64_t rows = l.g.n * l.g.oh * l.g.ow;
+    switch (t.kind) {
+      case ConvTactic::kGemm:
+        epilogue_.gemm(xd, weights_.get(), l.y, rows, m_, depth_, l.z, l.stream, t.gemm_tile);
+        return true;
+      case ConvTactic::kImplicitGemm:
+        return int8_conv_implicit_gemm(xd, weights_.get(), l.y.data<int8_t>(), l.g, epilogue_.get(), l.stream,
+                                       t.conv_tile);
+      case ConvTactic::kFewChannels:
+        return int8_conv_few_channels(xd, weights_.get(), padded_depth_, l.y.data<int8_t>(), l.g, epilogue_.get(),
+                                      l.stream);
+      case ConvTactic::kIm2colGemm: {
+        auto* cols = static_cast<int8_t*>(l.ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
+        im2col_nhwc_int8(xd, cols, l.g, padded_depth_, l.stream);
+        epilogue_.gemm(cols, weights_.get(), l.y, rows, m_, padded_depth_, l.z, l.stream, t.gemm_tile);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Times each candidate that takes the layer (the median of a few launches after
+  // one untimed) and records the fastest for this shape; the output is rewritten after.
+  std::optional<ConvTactic> time_tactics(const std::vector<ConvTactic>& candidates, const Launch& l) const {
+    std::optional<ConvTactic> fastest;
+    float best_ms = 0;
+    CudaEvents events;
+    for (const ConvTactic& t : candidates) {
+      if (!launch(t, l)) continue;
+      std::vector<float> ms;
+      for (int i = 0; i < kTacticTimings; ++i) {
+        OCTET_CUDA_CHECK(cudaEventRecord(events.start, l.stream));
+        launch(t, l);
+        OCTET_CUDA_CHECK(cudaEventRecord(events.stop, l.stream));
+        OCTET_CUDA_CHECK(cudaEventSynchronize(events.stop));
+        ms.push_back(0);
+        OCTET_CUDA_CHECK(cudaEventElapsedTime(&ms.back(), events.start, events.stop));
+      }
+      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+      if (std::getenv("OCTET_CUDA_TACTICS_LOG"))
+        std::fprintf(stderr, "%s %s: %s %.4f ms\n", l.ctx.node.name.c_str(), shape_str(l.x.shape()).c_str(),
+                     t.name().c_str(), ms[ms.size() / 2]);
+      if (!fastest || ms[ms.size() / 2] < best_ms) fastest = t, best_ms = ms[ms.size() / 2];
+    }
+    if (fastest) tactics_.choose(l.g.n, l.g.h, l.g.w, *fastest);
+    return fastest;
+  }
+
   // Grouped convolutions: the direct kernel, then (with a residual) Int8Add of its int8 output and Z.
-  void run_direct(KernelContext& ctx, const Tensor& x, const Conv2d& g, const int8_t* z, Tensor& y,
-                  cudaStream_t s) const {
+  void run_direct(const Launch& l) const {
+    const Conv2d& g = l.g;
     const Int8Epilogue e = epilogue_.get();
-    if (z) {
+    const int8_t* xd = l.x.data<int8_t>();
+    if (l.z) {
       const int64_t count = g.n * g.oh * g.ow * g.m;
-      auto* c = static_cast<int8_t*>(ctx.device_scratch(static_cast<size_t>(count)));
-      int8_conv_direct(x.data<int8_t>(), weights_.get(), c, g, e.bias, e.scale, e.lo, e.hi, s);
+      auto* c = static_cast<int8_t*>(l.ctx.device_scratch(static_cast<size_t>(count)));
+      int8_conv_direct(xd, weights_.get(), c, g, e.bias, e.scale, e.lo, e.hi, l.stream);
       const int8::AddRequantizer& r = *epilogue_.sum;
       if (r.output_dtype == DType::kInt8)
-        int8_add(c, z, y.data<int8_t>(), count, r.ra, r.rb, r.lo, r.hi, s);
+        int8_add(c, l.z, l.y.data<int8_t>(), count, r.ra, r.rb, r.lo, r.hi, l.stream);
       else
-        int8_add(c, z, y.data<float>(), count, r.ra, r.rb, r.lo, r.hi, s);
+        int8_add(c, l.z, l.y.data<float>(), count, r.ra, r.rb, r.lo, r.hi, l.stream);
     } else if (epilogue_.output_dtype == DType::kInt8) {
-      int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<int8_t>(), g, e.bias, e.scale, e.lo, e.hi, s);
+      int8_conv_direct(xd, weights_.get(), l.y.data<int8_t>(), g, e.bias, e.scale, e.lo, e.hi, l.stream);
     } else {
-      int8_conv_direct(x.data<int8_t>(), weights_.get(), y.data<float>(), g, e.bias, e.scale, e.lo, e.hi, s);
+      int8_conv_direct(xd, weights_.get(), l.y.data<float>(), g, e.bias, e.scale, e.lo, e.hi, l.stream);
     }
   }
 
@@ -157,6 +307,7 @@ class Int8ConvKernel : public PreparedKernel {
   int64_t m_, cg_, kh_, kw_, group_;
   int64_t depth_ = 0, padded_depth_ = 0;
   std::shared_ptr<int8_t> weights_;
+  mutable TacticChoices tactics_;
 };
 
 class Int8MatMulKernel : public PreparedKernel {
