@@ -137,8 +137,7 @@ int bench_layer(const Layer& l, const Options& o, cudaStream_t stream, double& e
                      }});
     for (Int8GemmTile tile : kInt8GemmTiles)
       paths.push_back({std::string("gemm ") + int8_gemm_tile_name(tile), [&, tile](cudaStream_t s) {
-                         int8_gemm(x.ptr, w.ptr, y.ptr, pixels, g.m, depth, e, s, tile);
-                         return true;
+                         return int8_gemm_tile(x.ptr, w.ptr, y.ptr, pixels, g.m, depth, e, tile, s);
                        }});
   } else {
     paths.push_back({"few-channel", [&](cudaStream_t s) { return int8_conv_few_channels(x.ptr, w.ptr, k_padded, y.ptr, g, e, s); }});

@@ -11,6 +11,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 
 #include "kernels/cuda/int8_epilogue.cuh"
@@ -127,13 +128,12 @@ void run_cutlass(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64
 template <class Epilogue, class ElementD>
 void run_tensor_cores(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
                       const Int8Epilogue& epilogue, const DeviceInfo& device, cudaStream_t stream,
-                      Int8GemmTile tile = Int8GemmTile::kAuto) {
+                      std::optional<Int8GemmTile> tile = std::nullopt) {
   auto run = [&](auto config) {
     run_cutlass<CutlassGemm<decltype(config), ElementD, Epilogue>, Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
   };
   if constexpr (std::is_same_v<ElementD, int8_t>) {
-    switch (tile) {
-      case Int8GemmTile::kAuto: break;
+    if (tile) switch (*tile) {
       case Int8GemmTile::kLarge128x256x128: return run(LargeTiles{});
       case Int8GemmTile::kWide128x256x64: return run(WideTiles{});
       case Int8GemmTile::kNarrow128x64x64: return run(NarrowTiles<_64>{});
@@ -287,7 +287,6 @@ void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t 
 
 const char* int8_gemm_tile_name(Int8GemmTile tile) {
   switch (tile) {
-    case Int8GemmTile::kAuto: return "auto";
     case Int8GemmTile::kLarge128x256x128: return "128x256x128 cluster 2";
     case Int8GemmTile::kWide128x256x64: return "128x256x64";
     case Int8GemmTile::kNarrow128x64x64: return "128x64x64";
@@ -299,20 +298,24 @@ const char* int8_gemm_tile_name(Int8GemmTile tile) {
   return "?";
 }
 
-void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
-               const Int8Epilogue& epilogue, cudaStream_t stream, Int8GemmTile tile) {
+bool int8_gemm_tile(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
+                    const Int8Epilogue& epilogue, Int8GemmTile tile, cudaStream_t stream) {
   check_arguments(M, N, K, &epilogue);
-  if (tile != Int8GemmTile::kAuto) {
-    if (M == 0 || !tensor_core_shape(M, N, K) || !tma_aligned(A) || !tma_aligned(B) || !tma_aligned(D) ||
-        !tma_aligned(epilogue.residual.z) || !current_device_info().is_sm90)
-      throw Error(std::string("INT8 GEMM: tile ") + int8_gemm_tile_name(tile) +
-                  " needs an sm_90 device, N and K multiples of 16 and 16-byte aligned operands");
-    if (epilogue.residual.z)
-      run_tensor_cores<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, current_device_info(), stream, tile);
-    else
-      run_tensor_cores<RequantizeToInt8>(A, B, D, M, N, K, epilogue, current_device_info(), stream, tile);
-    return;
-  }
+  if (!tensor_core_shape(M, N, K) || !tma_aligned(A) || !tma_aligned(B) || !tma_aligned(D) ||
+      !tma_aligned(epilogue.residual.z))
+    return false;
+  const DeviceInfo device = current_device_info();
+  if (!device.is_sm90) return false;
+  if (epilogue.residual.z)
+    run_tensor_cores<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, device, stream, tile);
+  else
+    run_tensor_cores<RequantizeToInt8>(A, B, D, M, N, K, epilogue, device, stream, tile);
+  return true;
+}
+
+void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
+               const Int8Epilogue& epilogue, cudaStream_t stream) {
+  check_arguments(M, N, K, &epilogue);
   if (M > 0 && int8_gemm_shallow(A, B, D, M, N, K, epilogue, stream)) return;
   if (epilogue.residual.z)
     dispatch<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, StoreInt8{D, N, epilogue}, stream);

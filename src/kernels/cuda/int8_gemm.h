@@ -35,11 +35,10 @@ struct Int8Epilogue {
 
 // The tensor-core configurations for int8 outputs: CTA tile M x N x K and schedule
 // (cooperative: two warpgroups share a tile; ping-pong: each has its own, one's
-// epilogue overlapping the other's MMAs). kAuto picks by shape, octet's shallow
-// kernel (int8_gemm_shallow.h) first where it applies; the others are for benchmarks
-// (octet_cuda_int8_conv) and tests, and need sm_90 and the tensor-core alignment.
+// epilogue overlapping the other's MMAs). int8_gemm picks by shape, octet's shallow
+// kernel (int8_gemm_shallow.h) first where it applies; int8_gemm_tile runs one.
 enum class Int8GemmTile {
-  kAuto, kLarge128x256x128, kWide128x256x64, kNarrow128x64x64, kNarrow128x128x64, kSmall64x128x128,
+  kLarge128x256x128, kWide128x256x64, kNarrow128x64x64, kNarrow128x128x64, kSmall64x128x128,
   kPingpong128x128x64, kCooperative256x128x64
 };
 inline constexpr Int8GemmTile kInt8GemmTiles[] = {
@@ -52,7 +51,11 @@ const char* int8_gemm_tile_name(Int8GemmTile tile);
 // layout, weights as [out_channels, in_channels]); D: [M, N] row-major; all device
 // memory; ldd = N. Asynchronous on `stream`; launch errors throw octet::Error.
 void int8_gemm(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
-               const Int8Epilogue& epilogue, cudaStream_t stream, Int8GemmTile tile = Int8GemmTile::kAuto);
+               const Int8Epilogue& epilogue, cudaStream_t stream);
+// The same on one configuration; returns false having launched nothing where it does
+// not apply (not an sm_90 device, N or K not a multiple of 16, operands not 16-byte aligned).
+bool int8_gemm_tile(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
+                    const Int8Epilogue& epilogue, Int8GemmTile tile, cudaStream_t stream);
 void int8_gemm(const int8_t* A, const int8_t* B, float* D, int64_t M, int64_t N, int64_t K,
                const Int8Epilogue& epilogue, cudaStream_t stream);
 // Raw accumulators (no bias, no epilogue): for exact checks and benchmarks.

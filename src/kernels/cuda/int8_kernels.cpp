@@ -66,11 +66,10 @@ struct DeviceEpilogue {
   }
 
   // y [rows, n] = epilogue(a [rows, k] · w [n, k]ᵀ) (+ the residual z [rows, n]).
-  // `tile` applies to int8 outputs (float outputs take the automatic choice).
   void gemm(const int8_t* a, const int8_t* w, Tensor& y, int64_t rows, int64_t n, int64_t k, const int8_t* z,
-            cudaStream_t s, Int8GemmTile tile = Int8GemmTile::kAuto) const {
+            cudaStream_t s) const {
     if (output_dtype == DType::kInt8)
-      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(z), s, tile);
+      int8_gemm(a, w, y.data<int8_t>(), rows, n, k, get(z), s);
     else
       int8_gemm(a, w, y.data<float>(), rows, n, k, get(z), s);
   }
@@ -88,15 +87,16 @@ const Tensor* bias_input(const Node& node, const Graph& graph, int64_t channels)
 // bits; they differ only in speed, which depends on the shape and the GPU.
 struct ConvTactic {
   enum Kind { kGemm, kImplicitGemm, kFewChannels, kIm2colGemm } kind;
-  Int8GemmTile gemm_tile = Int8GemmTile::kAuto;
+  std::optional<Int8GemmTile> gemm_tile;  // of kGemm and kIm2colGemm (int8 outputs); none: int8_gemm's choice
   ImplicitConvTile conv_tile = ImplicitConvTile::kAuto;
 
   std::string name() const {
+    const std::string tile = gemm_tile ? std::string(" ") + int8_gemm_tile_name(*gemm_tile) : "";
     switch (kind) {
-      case kGemm: return std::string("gemm ") + int8_gemm_tile_name(gemm_tile);
+      case kGemm: return "gemm" + tile;
       case kImplicitGemm: return std::string("implicit gemm ") + implicit_conv_tile_name(conv_tile);
       case kFewChannels: return "few-channel";
-      case kIm2colGemm: return std::string("im2col + gemm ") + int8_gemm_tile_name(gemm_tile);
+      case kIm2colGemm: return "im2col + gemm" + tile;
     }
     return "?";
   }
@@ -205,6 +205,7 @@ class Int8ConvKernel : public PreparedKernel {
     const int8_t* z;
     Tensor& y;
     cudaStream_t stream;
+    mutable int8_t* cols = nullptr;  // the im2col copy in scratch, once asked for
   };
 
   // The tactics that may run this (ungrouped) convolution, the shape rules' choice first.
@@ -213,10 +214,14 @@ class Int8ConvKernel : public PreparedKernel {
     const bool int8_out = epilogue_.output_dtype == DType::kInt8;
     const bool pointwise = kh_ == 1 && kw_ == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_t == 0 &&
                            g.pad_l == 0 && g.oh == g.h && g.ow == g.w && padded_depth_ == depth_;
-    if (pointwise) {
-      list.push_back({ConvTactic::kGemm});
+    // A GEMM over the activations, or over an im2col copy, in each configuration.
+    auto add_gemms = [&](ConvTactic::Kind kind) {
+      list.push_back({kind});
       if (int8_out)
-        for (Int8GemmTile tile : kInt8GemmTiles) list.push_back({ConvTactic::kGemm, tile});
+        for (Int8GemmTile tile : kInt8GemmTiles) list.push_back({kind, tile});
+    };
+    if (pointwise) {
+      add_gemms(ConvTactic::kGemm);
       return list;
     }
     if (int8_out && !epilogue_.sum) {
@@ -227,18 +232,26 @@ class Int8ConvKernel : public PreparedKernel {
       }
       list.push_back({ConvTactic::kFewChannels});
     }
-    list.push_back({ConvTactic::kIm2colGemm});
+    add_gemms(ConvTactic::kIm2colGemm);
     return list;
+  }
+
+  // y = epilogue(a [rows, k] · W) with tactic t's GEMM configuration; false where it declines.
+  bool gemm(const ConvTactic& t, const int8_t* a, int64_t k, const Launch& l) const {
+    const int64_t rows = l.g.n * l.g.oh * l.g.ow;
+    if (t.gemm_tile)
+      return int8_gemm_tile(a, weights_.get(), l.y.data<int8_t>(), rows, m_, k, epilogue_.get(l.z), *t.gemm_tile,
+                            l.stream);
+    epilogue_.gemm(a, weights_.get(), l.y, rows, m_, k, l.z, l.stream);
+    return true;
   }
 
   // Runs tactic t; false, having launched nothing, where its kernel declines the layer.
   bool launch(const ConvTactic& t, const Launch& l) const {
     const int8_t* xd = l.x.data<int8_t>();
-    const int64_t rows = l.g.n * l.g.oh * l.g.ow;
     switch (t.kind) {
       case ConvTactic::kGemm:
-        epilogue_.gemm(xd, weights_.get(), l.y, rows, m_, depth_, l.z, l.stream, t.gemm_tile);
-        return true;
+        return gemm(t, xd, depth_, l);
       case ConvTactic::kImplicitGemm:
         return int8_conv_implicit_gemm(xd, weights_.get(), l.y.data<int8_t>(), l.g, epilogue_.get(), l.stream,
                                        t.conv_tile);
@@ -246,10 +259,11 @@ class Int8ConvKernel : public PreparedKernel {
         return int8_conv_few_channels(xd, weights_.get(), padded_depth_, l.y.data<int8_t>(), l.g, epilogue_.get(),
                                       l.stream);
       case ConvTactic::kIm2colGemm: {
-        auto* cols = static_cast<int8_t*>(l.ctx.device_scratch(static_cast<size_t>(rows * padded_depth_)));
-        im2col_nhwc_int8(xd, cols, l.g, padded_depth_, l.stream);
-        epilogue_.gemm(cols, weights_.get(), l.y, rows, m_, padded_depth_, l.z, l.stream, t.gemm_tile);
-        return true;
+        // Scratch once per run: a first run's scratch is a fresh allocation each time it is asked for.
+        if (!l.cols)
+          l.cols = static_cast<int8_t*>(l.ctx.device_scratch(static_cast<size_t>(l.g.n * l.g.oh * l.g.ow * padded_depth_)));
+        im2col_nhwc_int8(xd, l.cols, l.g, padded_depth_, l.stream);
+        return gemm(t, l.cols, padded_depth_, l);
       }
     }
     return false;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -35,7 +36,7 @@ struct Problem {
 
 // The outputs of one GEMM call on the GPU (bias passed as null when !with_bias).
 template <class T>
-std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi, Int8GemmTile tile = Int8GemmTile::kAuto) {
+std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi, std::optional<Int8GemmTile> tile = {}) {
   DeviceBuffer<int8_t> a(p.a), b(p.b);
   DeviceBuffer<int32_t> bias(p.bias);
   DeviceBuffer<float> scale(p.scale);
@@ -43,12 +44,15 @@ std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi, 
   d.fill_bytes(0x5a);
   if constexpr (std::is_same_v<T, int32_t>) {
     int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, nullptr);
-  } else if constexpr (std::is_same_v<T, int8_t>) {
-    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, Int8Epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi},
-              nullptr, tile);
   } else {
-    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, Int8Epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi},
-              nullptr);
+    const Int8Epilogue epilogue{with_bias ? bias.get() : nullptr, scale.get(), lo, hi};
+    if constexpr (std::is_same_v<T, int8_t>) {
+      if (tile) {
+        EXPECT_TRUE(int8_gemm_tile(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, *tile, nullptr));
+        return d.to_host();
+      }
+    }
+    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
   }
   return d.to_host();
 }
@@ -56,7 +60,7 @@ std::vector<T> run_on_gpu(const Problem& p, bool with_bias, float lo, float hi, 
 // The outputs with a residual sum (bias, int8 c in [-128, 127]): Int8Add's arithmetic `r` over c and z.
 template <class T>
 std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z, const int8::AddRequantizer& r,
-                                 Int8GemmTile tile = Int8GemmTile::kAuto) {
+                                 std::optional<Int8GemmTile> tile = {}) {
   DeviceBuffer<int8_t> a(p.a), b(p.b), zd(z);
   DeviceBuffer<int32_t> bias(p.bias);
   DeviceBuffer<float> scale(p.scale);
@@ -64,10 +68,13 @@ std::vector<T> run_with_residual(const Problem& p, const std::vector<int8_t>& z,
   d.fill_bytes(0x5a);
   Int8Epilogue epilogue{bias.get(), scale.get(), -128.0f, 127.0f};
   epilogue.residual = Int8Residual{zd.get(), r.ra, r.rb, r.clamped ? r.lo : -kInf, r.clamped ? r.hi : kInf};
-  if constexpr (std::is_same_v<T, int8_t>)
-    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr, tile);
-  else
-    int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
+  if constexpr (std::is_same_v<T, int8_t>) {
+    if (tile) {
+      EXPECT_TRUE(int8_gemm_tile(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, *tile, nullptr));
+      return d.to_host();
+    }
+  }
+  int8_gemm(a.get(), b.get(), d.get(), p.M, p.N, p.K, epilogue, nullptr);
   return d.to_host();
 }
 
@@ -345,7 +352,7 @@ TEST_P(CudaInt8GemmRandom, MatchesReferenceExactly) {
   }
 }
 
-// Every tensor-core configuration that kAuto may not pick for a shape, forced on one
+// Every tensor-core configuration (int8_gemm_tile), which int8_gemm may not pick for a shape, forced on one
 // with partial tiles along M, N and K: int8 outputs with bias and relu, and with a
 // residual sum, element for element the reference.
 TEST(CudaInt8Gemm, EveryTileMatchesReference) {
@@ -365,6 +372,14 @@ TEST(CudaInt8Gemm, EveryTileMatchesReference) {
     expect_same(want, run_on_gpu<int8_t>(p, true, 0.0f, 127.0f, tile), p.N);
     expect_same(want_sum, run_with_residual<int8_t>(p, z, r, tile), p.N);
   }
+  // Shapes and operands the tensor cores cannot take are declined, nothing launched.
+  const DeviceBuffer<float> scale(std::vector<float>(24, 0.01f));
+  const DeviceBuffer<int8_t> buffer(std::vector<int8_t>(4096, 0));
+  const Int8Epilogue epilogue{nullptr, scale.get(), -128.0f, 127.0f};
+  int8_t* any = buffer.get();
+  EXPECT_FALSE(int8_gemm_tile(any, any, any, 8, 24, 32, epilogue, kInt8GemmTiles[0], nullptr));  // N = 24
+  EXPECT_FALSE(int8_gemm_tile(any, any, any, 8, 32, 24, epilogue, kInt8GemmTiles[0], nullptr));  // K = 24
+  EXPECT_FALSE(int8_gemm_tile(any + 1, any, any, 8, 32, 32, epilogue, kInt8GemmTiles[0], nullptr));  // A misaligned
 }
 
 // On an H200: K of 32, 64 or 128 with N of 64, 128 or 256 (256x128x64, 1x64x32,
