@@ -5,12 +5,30 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "octet/error.h"
 
 namespace octet::bench {
+
+// Parses `--flag value` pairs into the integers `flags` points to; an unknown flag
+// or a missing value throws, naming the flags there are.
+inline void parse_int_flags(int argc, char** argv, const std::map<std::string, int64_t*>& flags) {
+  std::string known;
+  for (const auto& [name, value] : flags) known += " " + name;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto it = flags.find(flag);
+    if (it == flags.end()) throw Error("unknown option " + flag + " (options:" + known + ")");
+    if (i + 1 >= argc) throw Error("missing value after " + flag);
+    *it->second = std::atoll(argv[++i]);
+  }
+}
 
 template <class T>
 struct DeviceArray {

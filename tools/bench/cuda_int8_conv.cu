@@ -70,20 +70,12 @@ std::vector<Layer> resnet50_layers() {
 
 struct Options {
   int64_t batch = 256;
-  int iters = 20, warmup = 5;
+  int64_t iters = 20, warmup = 5;
 };
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) throw Error("missing value after " + flag);
-    const long long value = std::atoll(argv[++i]);
-    if (flag == "--batch") o.batch = value;
-    else if (flag == "--iters") o.iters = static_cast<int>(value);
-    else if (flag == "--warmup") o.warmup = static_cast<int>(value);
-    else throw Error("unknown option " + flag + " (options: --batch --iters --warmup)");
-  }
+  parse_int_flags(argc, argv, {{"--batch", &o.batch}, {"--iters", &o.iters}, {"--warmup", &o.warmup}});
   if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw Error("--batch and --iters must be >= 1");
   return o;
 }

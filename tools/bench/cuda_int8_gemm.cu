@@ -37,22 +37,12 @@ using namespace octet::bench;
 
 struct Options {
   int64_t m = 8192, n = 8192, k = 8192;
-  int iters = 50, warmup = 10;
+  int64_t iters = 50, warmup = 10;
 };
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) throw Error("missing value after " + flag);
-    const long long value = std::atoll(argv[++i]);
-    if (flag == "--m") o.m = value;
-    else if (flag == "--n") o.n = value;
-    else if (flag == "--k") o.k = value;
-    else if (flag == "--iters") o.iters = static_cast<int>(value);
-    else if (flag == "--warmup") o.warmup = static_cast<int>(value);
-    else throw Error("unknown option " + flag + " (options: --m --n --k --iters --warmup)");
-  }
+  parse_int_flags(argc, argv, {{"--m", &o.m}, {"--n", &o.n}, {"--k", &o.k}, {"--iters", &o.iters}, {"--warmup", &o.warmup}});
   if (o.m < 1 || o.n < 1 || o.k < 1 || o.iters < 1 || o.warmup < 0) throw Error("sizes and --iters must be >= 1");
   return o;
 }
