@@ -181,10 +181,10 @@ class Int8ConvKernel : public PreparedKernel {
     if (g.n * g.oh * g.ow == 0) return;
     const Launch work{ctx, x, g, z, y, stream_of(ctx)};
     if (group_ != 1) return run_direct(work);
-    const std::vector<ConvTactic> candidates = tactics(g);
     if (std::optional<ConvTactic> chosen = tactics_.chosen(g.n, g.h, g.w); chosen && launch(*chosen, work)) return;
     // No tactic chosen for this shape yet: time the candidates, unless the stream is
     // being captured into a graph (no synchronising there), and keep the fastest.
+    const std::vector<ConvTactic> candidates = tactics(g);
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     OCTET_CUDA_CHECK(cudaStreamIsCapturing(work.stream, &capturing));
     if (capturing == cudaStreamCaptureStatusNone && candidates.size() > 1) {
