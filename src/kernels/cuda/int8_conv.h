@@ -14,7 +14,7 @@ namespace octet::cuda {
 // overlap another's main loop only when several CTAs fit on an SM: the "Shared"
 // configurations keep 4 pipeline stages (and few registers) for that; the "Deep" ones
 // take all of the shared memory for stages (one CTA per SM). kAuto picks by shape;
-// the others are there for benchmarks (octet_cuda_int8_conv) and tests.
+// Int8Conv's GPU kernel times them all as tactics (int8_kernels.cpp).
 enum class ImplicitConvTile { kAuto, k128x64Deep, k128x128Deep, k128x64Shared, k64x128Shared, k64x64Shared };
 inline constexpr ImplicitConvTile kImplicitConvTiles[] = {
     ImplicitConvTile::k128x64Deep, ImplicitConvTile::k128x128Deep, ImplicitConvTile::k128x64Shared,

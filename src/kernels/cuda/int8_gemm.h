@@ -36,7 +36,8 @@ struct Int8Epilogue {
 // The tensor-core configurations for int8 outputs: CTA tile M x N x K and schedule
 // (cooperative: two warpgroups share a tile; ping-pong: each has its own, one's
 // epilogue overlapping the other's MMAs). int8_gemm picks by shape, octet's shallow
-// kernel (int8_gemm_shallow.h) first where it applies; int8_gemm_tile runs one.
+// kernel (int8_gemm_shallow.h) first where it applies; int8_gemm_tile runs one (Int8Conv's
+// GPU kernel times them all as tactics, int8_kernels.cpp).
 enum class Int8GemmTile {
   kLarge128x256x128, kWide128x256x64, kNarrow128x64x64, kNarrow128x128x64, kSmall64x128x128,
   kPingpong128x128x64, kCooperative256x128x64
