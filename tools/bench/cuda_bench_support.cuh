@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/event_timing.h"
 #include "octet/error.h"
 
 namespace octet::bench {
@@ -58,25 +59,9 @@ __global__ void fill_random_int8(int8_t* data, size_t count, uint64_t seed) {
 }
 
 // Median milliseconds of run(set) over `iters` runs after `warmup`, alternating input sets.
-double median_ms(const std::function<void(int)>& run, int sets, int iters, int warmup, cudaStream_t stream) {
+inline double median_ms(const std::function<void(int)>& run, int sets, int iters, int warmup, cudaStream_t stream) {
   for (int i = 0; i < warmup; ++i) run(i % sets);
-  cudaEvent_t start, stop;
-  OCTET_CUDA_CHECK(cudaEventCreate(&start));
-  OCTET_CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> times;
-  for (int i = 0; i < iters; ++i) {
-    OCTET_CUDA_CHECK(cudaEventRecord(start, stream));
-    run(i % sets);
-    OCTET_CUDA_CHECK(cudaEventRecord(stop, stream));
-    OCTET_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    OCTET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  OCTET_CUDA_CHECK(cudaEventDestroy(start));
-  OCTET_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return cuda::median_launch_ms([&](int i) { run(i % sets); }, iters, stream);
 }
 
 }  // namespace octet::bench

@@ -90,9 +90,11 @@ bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kTmaAlignm
 
 constexpr int kDeep = 0, kShared = 4;
 
-ImplicitConvTile tile_for(const Conv2d& g) { return g.m <= 64 ? ImplicitConvTile::k128x64Deep : ImplicitConvTile::k128x128Deep; }
-
 }  // namespace
+
+ImplicitConvTile implicit_conv_tile_for(const Conv2d& g) {
+  return g.m <= 64 ? ImplicitConvTile::k128x64Deep : ImplicitConvTile::k128x128Deep;
+}
 
 const char* implicit_conv_tile_name(ImplicitConvTile tile) {
   switch (tile) {
@@ -121,7 +123,7 @@ bool int8_conv_implicit_gemm(const int8_t* x, const int8_t* w, int8_t* y, const 
   auto run = [&](auto conv) {
     return run_implicit<decltype(conv)>(x, w, y, g, std::max(pad_b, 0), std::max(pad_r, 0), epilogue, device, stream);
   };
-  switch (tile == ImplicitConvTile::kAuto ? tile_for(g) : tile) {
+  switch (tile == ImplicitConvTile::kAuto ? implicit_conv_tile_for(g) : tile) {
     case ImplicitConvTile::k128x64Deep: return run(ImplicitConv<_128, _64, kDeep>{});
     case ImplicitConvTile::k128x128Deep: return run(ImplicitConv<_128, _128, kDeep>{});
     case ImplicitConvTile::k128x64Shared: return run(ImplicitConv<_128, _64, kShared>{});

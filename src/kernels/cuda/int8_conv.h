@@ -20,6 +20,8 @@ inline constexpr ImplicitConvTile kImplicitConvTiles[] = {
     ImplicitConvTile::k128x64Deep, ImplicitConvTile::k128x128Deep, ImplicitConvTile::k128x64Shared,
     ImplicitConvTile::k64x128Shared, ImplicitConvTile::k64x64Shared};
 const char* implicit_conv_tile_name(ImplicitConvTile tile);
+// The tile kAuto stands for: the shape rule drawn from H200 timings.
+ImplicitConvTile implicit_conv_tile_for(const Conv2d& g);
 
 // Y [N, OH, OW, M] int8 = epilogue(conv(X [N, H, W, C], W [M, KH, KW, C])), group 1,
 // with `epilogue` as int8_gemm's (int8 output, no residual). Launches on `stream` and

@@ -266,21 +266,26 @@ void check_arguments(int64_t M, int64_t N, int64_t K, const Int8Epilogue* epilog
   if (epilogue && !epilogue->scale) throw Error("INT8 GEMM: the epilogue needs a scale vector");
 }
 
-// The tensor-core path also needs 16-byte aligned A, B and D (TMA); a misaligned
-// view (not what octet's allocators hand out) takes the plain kernel.
+// The device, where the tensor-core path takes this GEMM: an sm_90 GPU, the shape,
+// and 16-byte aligned A, B, D and residual (TMA; a misaligned view, not what octet's
+// allocators hand out, takes the plain kernel).
+std::optional<DeviceInfo> tensor_core_device(const int8_t* A, const int8_t* B, const void* D, int64_t M, int64_t N,
+                                             int64_t K, const Int8Epilogue& epilogue) {
+  if (!tensor_core_shape(M, N, K) || !tma_aligned(A) || !tma_aligned(B) || !tma_aligned(D) ||
+      !tma_aligned(epilogue.residual.z))
+    return std::nullopt;
+  const DeviceInfo device = current_device_info();
+  return device.is_sm90 ? std::optional<DeviceInfo>(device) : std::nullopt;
+}
+
 template <class Epilogue, class ElementD, class Store>
 void dispatch(const int8_t* A, const int8_t* B, ElementD* D, int64_t M, int64_t N, int64_t K,
               const Int8Epilogue& epilogue, Store store, cudaStream_t stream) {
   if (M == 0 || N == 0) return;
-  if (tensor_core_shape(M, N, K) && tma_aligned(A) && tma_aligned(B) && tma_aligned(D) &&
-      tma_aligned(epilogue.residual.z)) {
-    const DeviceInfo device = current_device_info();
-    if (device.is_sm90) {
-      run_tensor_cores<Epilogue>(A, B, D, M, N, K, epilogue, device, stream);
-      return;
-    }
-  }
-  run_plain(A, B, M, N, K, store, stream);
+  if (const std::optional<DeviceInfo> device = tensor_core_device(A, B, D, M, N, K, epilogue))
+    run_tensor_cores<Epilogue>(A, B, D, M, N, K, epilogue, *device, stream);
+  else
+    run_plain(A, B, M, N, K, store, stream);
 }
 
 }  // namespace
@@ -301,15 +306,12 @@ const char* int8_gemm_tile_name(Int8GemmTile tile) {
 bool int8_gemm_tile(const int8_t* A, const int8_t* B, int8_t* D, int64_t M, int64_t N, int64_t K,
                     const Int8Epilogue& epilogue, Int8GemmTile tile, cudaStream_t stream) {
   check_arguments(M, N, K, &epilogue);
-  if (!tensor_core_shape(M, N, K) || !tma_aligned(A) || !tma_aligned(B) || !tma_aligned(D) ||
-      !tma_aligned(epilogue.residual.z))
-    return false;
-  const DeviceInfo device = current_device_info();
-  if (!device.is_sm90) return false;
+  const std::optional<DeviceInfo> device = tensor_core_device(A, B, D, M, N, K, epilogue);
+  if (!device) return false;
   if (epilogue.residual.z)
-    run_tensor_cores<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, device, stream, tile);
+    run_tensor_cores<RequantizeAndAddResidual>(A, B, D, M, N, K, epilogue, *device, stream, tile);
   else
-    run_tensor_cores<RequantizeToInt8>(A, B, D, M, N, K, epilogue, device, stream, tile);
+    run_tensor_cores<RequantizeToInt8>(A, B, D, M, N, K, epilogue, *device, stream, tile);
   return true;
 }
 

@@ -8,7 +8,6 @@
 // Each ungrouped convolution times its tactics (those kernels in each of their
 // tensor-core configurations) on its first run with a new input shape, as TensorRT's
 // builder times tactics and cuDNN's benchmark mode its algorithms, and keeps the fastest.
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +22,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/event_timing.h"
 #include "kernels/cuda/int8_conv.h"
 #include "kernels/cuda/int8_gemm.h"
 #include "kernels/reference/int8/int8_kernels.h"
@@ -88,7 +88,7 @@ const Tensor* bias_input(const Node& node, const Graph& graph, int64_t channels)
 struct ConvTactic {
   enum Kind { kGemm, kImplicitGemm, kFewChannels, kIm2colGemm } kind;
   std::optional<Int8GemmTile> gemm_tile;  // of kGemm and kIm2colGemm (int8 outputs); none: int8_gemm's choice
-  ImplicitConvTile conv_tile = ImplicitConvTile::kAuto;
+  ImplicitConvTile conv_tile = ImplicitConvTile::k128x64Deep;  // of kImplicitGemm
 
   std::string name() const {
     const std::string tile = gemm_tile ? std::string(" ") + int8_gemm_tile_name(*gemm_tile) : "";
@@ -120,21 +120,6 @@ class TacticChoices {
  private:
   mutable std::mutex mutex_;
   std::map<std::array<int64_t, 3>, ConvTactic> chosen_;
-};
-
-// A start and stop event, destroyed with the object.
-struct CudaEvents {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  CudaEvents() {
-    OCTET_CUDA_CHECK(cudaEventCreate(&start));
-    OCTET_CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  ~CudaEvents() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-  }
-  CudaEvents(const CudaEvents&) = delete;
-  CudaEvents& operator=(const CudaEvents&) = delete;
 };
 
 class Int8ConvKernel : public PreparedKernel {
@@ -227,8 +212,10 @@ class Int8ConvKernel : public PreparedKernel {
     if (int8_out && !epilogue_.sum) {
       // Unpadded weight rows are [M, KH, KW, C] as the implicit GEMM reads them.
       if (padded_depth_ == depth_) {
-        list.push_back({ConvTactic::kImplicitGemm});
-        for (ImplicitConvTile tile : kImplicitConvTiles) list.push_back({ConvTactic::kImplicitGemm, {}, tile});
+        const ImplicitConvTile first = implicit_conv_tile_for(g);
+        list.push_back({ConvTactic::kImplicitGemm, {}, first});
+        for (ImplicitConvTile tile : kImplicitConvTiles)
+          if (tile != first) list.push_back({ConvTactic::kImplicitGemm, {}, tile});
       }
       list.push_back({ConvTactic::kFewChannels});
     }
@@ -274,23 +261,13 @@ class Int8ConvKernel : public PreparedKernel {
   std::optional<ConvTactic> time_tactics(const std::vector<ConvTactic>& candidates, const Launch& l) const {
     std::optional<ConvTactic> fastest;
     float best_ms = 0;
-    CudaEvents events;
     for (const ConvTactic& t : candidates) {
       if (!launch(t, l)) continue;
-      std::vector<float> ms;
-      for (int i = 0; i < kTacticTimings; ++i) {
-        OCTET_CUDA_CHECK(cudaEventRecord(events.start, l.stream));
-        launch(t, l);
-        OCTET_CUDA_CHECK(cudaEventRecord(events.stop, l.stream));
-        OCTET_CUDA_CHECK(cudaEventSynchronize(events.stop));
-        ms.push_back(0);
-        OCTET_CUDA_CHECK(cudaEventElapsedTime(&ms.back(), events.start, events.stop));
-      }
-      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+      const float ms = median_launch_ms([&](int) { launch(t, l); }, kTacticTimings, l.stream);
       if (std::getenv("OCTET_CUDA_TACTICS_LOG"))
         std::fprintf(stderr, "%s %s: %s %.4f ms\n", l.ctx.node.name.c_str(), shape_str(l.x.shape()).c_str(),
-                     t.name().c_str(), ms[ms.size() / 2]);
-      if (!fastest || ms[ms.size() / 2] < best_ms) fastest = t, best_ms = ms[ms.size() / 2];
+                     t.name().c_str(), ms);
+      if (!fastest || ms < best_ms) fastest = t, best_ms = ms;
     }
     if (fastest) tactics_.choose(l.g.n, l.g.h, l.g.w, *fastest);
     return fastest;
