@@ -25,7 +25,8 @@ target_link_libraries(octet_cuda PUBLIC CUDA::cudart_static)
 file(GLOB_RECURSE OCTET_CUDA_HOST_SOURCES CONFIGURE_DEPENDS
   ${PROJECT_SOURCE_DIR}/src/kernels/cuda/*.cpp ${PROJECT_SOURCE_DIR}/src/runtime/cuda/*.cpp)
 target_sources(octet PRIVATE ${OCTET_CUDA_HOST_SOURCES})
-target_link_libraries(octet PRIVATE octet_cuda)
+# cuBLASLt: the float layers' matrix products (src/kernels/cuda/float_gemm.cpp).
+target_link_libraries(octet PRIVATE octet_cuda CUDA::cublasLt)
 target_compile_definitions(octet PRIVATE OCTET_HAVE_CUDA=1)
 target_include_directories(octet PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
 

@@ -10,7 +10,7 @@ grep -q "OCTET_CUDA:BOOL=ON" build/CMakeCache.txt || { echo "build/ has no CUDA 
 stage=$(mktemp -d)
 mkdir -p "$stage/bin" "$stage/lib" "$stage/data"
 tools=(build/octet build/octet_cuda_int8_gemm build/octet_cuda_int8_conv build/kernels_cuda_int8_gemm_test build/kernels_cuda_cuda_ops_test
-       build/tests/runtime_cuda_execution_context_test)
+       build/tests/runtime_cuda_execution_context_test build/tests/runtime_cuda_float_engine_test)
 cp "${tools[@]}" "$stage/bin/"
 cp build/liboctet.so "$stage/lib/"
 # The libraries from Debian's -dev packages (the GPU machine has its own libc, libstdc++ and CUDA driver).

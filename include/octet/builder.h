@@ -13,12 +13,13 @@ namespace octet {
 enum class PrecisionConstraints { kNone, kPrefer, kObey };
 
 struct BuilderConfig {
-  // Where the engine runs (`--device`): the CPU, or the GPU (CUDA backend: INT8 engines).
+  // Where the engine runs (`--device`): the CPU, or the GPU (CUDA backend).
   Device device = Device::kCpu;
   bool int8 = false;
   // Reduced-precision permissions, as TensorRT's FP16 / BF16 flags: layers may run a
   // BF16 kernel where kernel selection finds it faster (never layers kept FP32 by a
-  // constraint). FP16 finds no kernel on CPUs: octet has no FP16 arithmetic there.
+  // constraint). FP16 finds no kernel on CPUs: octet has no FP16 arithmetic there; a
+  // GPU engine built without INT8 then computes in FP16 throughout (convert_to_float16).
   bool bf16 = false;
   bool fp16 = false;
   // Supplies batches (and the cache); required for INT8 unless the network

@@ -16,7 +16,7 @@
 namespace octet {
 
 struct EngineInfo {
-  std::string precision = "fp32";     // "fp32" or "int8"
+  std::string precision = "fp32";     // "fp32", "fp16" (GPU engines) or "int8"
   std::string calibration;            // e.g. "MSECalibration", "explicit (Q/DQ)", "" for FP32
   std::string network_fingerprint;    // Graph::fingerprint() of the source network
   OptimizationProfile profile;        // the input shapes it was built for (empty: any)
@@ -33,7 +33,8 @@ class Engine {
   const std::map<std::string, float>& scales() const { return scales_; }
   const EngineInfo& info() const { return info_; }
   // "int8" for layers running an INT8 kernel or passing INT8 tensors through, "bf16"
-  // for FP32 layers on a BF16 kernel (BuilderConfig::bf16), else "fp32".
+  // for FP32 layers on a BF16 kernel (BuilderConfig::bf16), "fp16" for an FP16 GPU
+  // engine's layers (float16 weights or outputs), else "fp32".
   std::string layer_precision(const Node& node) const;
 
   std::string serialize() const;

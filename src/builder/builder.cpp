@@ -165,7 +165,6 @@ void bind_cuda_kernels(Graph& graph, const BuilderConfig& config) {
                              (def ? " configuration" : "") + "; build for the CPU, or keep the layer INT8");
     node.backend = "cuda";
   }
-  if (config.fp16) config.log("FP16: the CUDA backend runs INT8 engines' layers in INT8, and has no FP16 kernels yet");
 }
 
 Engine build_network(const Graph& imported, const BuilderConfig& config) {
@@ -258,6 +257,13 @@ Engine build_engine(const Graph& network, const BuilderConfig& config) {
     info.device = Device::kCuda;
     if (const int fused = fuse_int8_residual_adds(graph))
       config.log("residual adds: " + std::to_string(fused) + " Int8Adds run in their convolutions' epilogues");
+    if (config.fp16 && info.precision == "int8") {
+      config.log("FP16: an INT8 engine's float layers run in FP32 on the GPU (FP16 applies to FP32 builds)");
+    } else if (config.fp16) {
+      convert_to_float16(graph);
+      info.precision = "fp16";
+      config.log("FP16: the network computes in float16 between Casts at its float32 inputs and outputs");
+    }
     bind_cuda_kernels(graph, config);
   } else {
     info.sub_batch = choose_kernels(graph, config);

@@ -31,24 +31,6 @@ std::optional<std::pair<float, float>> constant_clip_bounds(const Graph& g, cons
   return std::make_pair(bounds[0], bounds[1]);
 }
 
-// FusedConv's activation attributes for `act`, when FusedConv can apply it.
-std::optional<std::map<std::string, Attribute>> activation_attributes(const Graph& g, const Node& act) {
-  if (!act.domain.empty()) return std::nullopt;
-  if (act.op_type == "Relu") return std::map<std::string, Attribute>{{"activation", std::string("relu")}};
-  if (act.op_type == "Sigmoid") return std::map<std::string, Attribute>{{"activation", std::string("sigmoid")}};
-  if (act.op_type == "HardSwish") return std::map<std::string, Attribute>{{"activation", std::string("hard_swish")}};
-  if (act.op_type == "LeakyRelu")
-    return std::map<std::string, Attribute>{{"activation", std::string("leaky_relu")},
-                                            {"alpha", act.attr_float("alpha", 0.01f)}};
-  if (act.op_type == "Clip") {
-    const auto bounds = constant_clip_bounds(g, act);
-    if (!bounds) return std::nullopt;
-    return std::map<std::string, Attribute>{
-        {"activation", std::string("clip")}, {"clip_min", bounds->first}, {"clip_max", bounds->second}};
-  }
-  return std::nullopt;
-}
-
 // The Add's other operand when `add` adds `value` to a tensor of the same shape
 // (so no broadcasting), else "".
 std::string residual_operand(const Graph& g, const Node& add, const std::string& value) {
@@ -77,6 +59,24 @@ std::optional<std::map<std::string, Attribute>> max_pool_attributes(const Node& 
 }
 
 }  // namespace
+
+std::optional<std::map<std::string, Attribute>> fused_activation_attributes(const Graph& g, const Node& act) {
+  if (!act.domain.empty()) return std::nullopt;
+  if (act.op_type == "Relu") return std::map<std::string, Attribute>{{"activation", std::string("relu")}};
+  if (act.op_type == "Sigmoid") return std::map<std::string, Attribute>{{"activation", std::string("sigmoid")}};
+  if (act.op_type == "HardSwish") return std::map<std::string, Attribute>{{"activation", std::string("hard_swish")}};
+  if (act.op_type == "LeakyRelu")
+    return std::map<std::string, Attribute>{{"activation", std::string("leaky_relu")},
+                                            {"alpha", act.attr_float("alpha", 0.01f)}};
+  if (act.op_type == "Clip") {
+    const auto bounds = constant_clip_bounds(g, act);
+    if (!bounds) return std::nullopt;
+    return std::map<std::string, Attribute>{
+        {"activation", std::string("clip")}, {"clip_min", bounds->first}, {"clip_max", bounds->second}};
+  }
+  return std::nullopt;
+}
+
 
 ConvFusionCounts fuse_conv_activations(Graph& g) {
   const graph_edit::Readers readers = graph_edit::readers_of_values(g);
@@ -107,7 +107,7 @@ ConvFusionCounts fuse_conv_activations(Graph& g) {
       }
     }
     if (auto r = next_reader(fused.outputs[0])) {
-      if (auto attrs = activation_attributes(g, g.nodes[*r])) {
+      if (auto attrs = fused_activation_attributes(g, g.nodes[*r])) {
         fused.attributes.insert(attrs->begin(), attrs->end());
         absorb(*r);
         ++counts.activations;

@@ -5,6 +5,8 @@
 // sorted and its graph input/output names intact, and returns how many rewrites
 // it made.
 #pragma once
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,11 @@ struct ConvFusionCounts {
   int max_pools = 0;      // MaxPools absorbed (kernels/pooled_conv.h)
 };
 
+// FusedConv's activation attributes ("activation" and clip_min/clip_max or alpha) that
+// compute the activation node `act` (Relu, Clip with constant bounds, LeakyRelu,
+// Sigmoid, HardSwish), or nullopt for any other node.
+std::optional<std::map<std::string, Attribute>> fused_activation_attributes(const Graph& g, const Node& act);
+
 // Conv [+ residual Add] [+ activation] [+ MaxPool] -> one octet.FusedConv (opset 1).
 ConvFusionCounts fuse_conv_activations(Graph& g);
 
@@ -50,6 +57,12 @@ int convert_to_channels_last(Graph& g);
 // GPU engines: Int8Conv -> Int8Add(·, Z) -> one Int8Conv with the residual input Z
 // (int8_kernels.h), run on the quantized, channels-last network. Returns the number fused.
 int fuse_int8_residual_adds(Graph& g);
+
+// FP16 GPU engines: a Cast to float16 after each float32 graph input and back before
+// each float32 graph output, float32 constants of layers that compute in the
+// activations' type converted to float16, float32 intermediates declared float16
+// (src/passes/float16.cpp). Run on the finished FP32 network. Returns the Casts added.
+int convert_to_float16(Graph& g);
 
 struct PassOptions {
   // Conv + activation (+ residual Add, + MaxPool) -> octet.FusedConv. INT8 builds turn it

@@ -280,6 +280,12 @@ std::string Engine::layer_precision(const Node& node) const {
     if (const KernelDef* def = KernelRegistry::global().find(node.domain, node.op_type, graph_.opset(node.domain), node.backend);
         def && def->reduced_precision == DType::kBFloat16)
       return "bf16";
+  // FP16 engines' layers: float16 weights or outputs (convert_to_float16).
+  for (const auto& in : node.inputs)
+    if (auto it = graph_.initializers.find(in); it != graph_.initializers.end() && it->second.dtype() == DType::kFloat16)
+      return "fp16";
+  if (const ValueInfo* v = node.outputs.empty() ? nullptr : graph_.find_value(node.outputs[0]); v && v->dtype == DType::kFloat16)
+    return "fp16";
   // Layers INT8 flows through (MaxPool, Flatten, ...) produce INT8 tensors.
   bool int8_outputs = !node.outputs.empty() && node.op_type != "QuantizeLinear";
   for (const auto& out : node.outputs) int8_outputs &= scales_.count(out) != 0;

@@ -107,3 +107,26 @@ def test_gpu_int8_engine_matches_the_cpu_engine(model, run_octet, calib_npy, cud
     assert abs(r["reference_top1"] - r["engine_top1"]) * 100 <= 0.1
     step = r["outputs"]["logits"]["reference_max_abs"] / 127
     assert r["outputs"]["logits"]["max_abs"] <= step
+
+
+@pytest.mark.parametrize("model", SAMPLE_MODELS)
+def test_gpu_fp32_and_fp16_engines_match_the_cpu_fp32_engine(model, run_octet, cuda_unavailable, test_set, tmp_path):
+    """FP32 and FP16 GPU engines (`--device cuda`, `--device cuda --fp16`) against the CPU's FP32 engine on the
+    10,000 test images: FP32 top-1 within 0.1 points and logits within float rounding; FP16 top-1 within 0.2."""
+    if cuda_unavailable:
+        pytest.skip(f"GPU test skipped: {cuda_unavailable}")
+    onnx = os.path.join(REPO, "models", f"{model}.onnx")
+    cpu_plan = tmp_path / "cpu.plan"
+    run_octet("build", onnx, "-o", cpu_plan, "--quiet")
+    x, y = test_set
+    for name, flags, top1_points, logits_relative in (("FP32", [], 0.1, 1e-4), ("FP16", ["--fp16"], 0.2, 2e-2)):
+        plan = tmp_path / f"{name}.plan"
+        run_octet("build", onnx, "--device", "cuda", *flags, "-o", plan, "--quiet")
+        report = tmp_path / f"{name}.json"
+        run_octet("compare", cpu_plan, plan, "--data", x, "--labels", y, "--json", report, "--batch", "500")
+        r = json.loads(report.read_text())
+        logits = r["outputs"]["logits"]
+        print(f"{model}: CPU FP32 top-1 {100 * r['reference_top1']:.2f}%, GPU {name} {100 * r['engine_top1']:.2f}%, "
+              f"agreement {100 * r['top1_agreement']:.2f}%, logits max abs difference {logits['max_abs']:.3g}")
+        assert abs(r["reference_top1"] - r["engine_top1"]) * 100 <= top1_points, name
+        assert logits["max_abs"] <= logits_relative * logits["reference_max_abs"], name

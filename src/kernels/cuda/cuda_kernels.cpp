@@ -85,14 +85,15 @@ void transpose(KernelContext& ctx) {
   transpose4d(x.raw(), y.raw(), x.shape().data(), p, elem, stream_of(ctx));
 }
 
-// Channels-last pooling geometry of a MaxPool / AveragePool node on x [N, H, W, C].
-Pool2d pool_geometry(const KernelContext& ctx, const Tensor& x) {
-  if (!ctx.node.channels_last() || x.rank() != 4) ctx.unsupported("the CUDA pools take channels-last 4-D input");
+}  // namespace
+
+Pool2d pool_geometry(const KernelContext& ctx, const Shape& x) {
+  if (!ctx.node.channels_last() || x.size() != 4) ctx.unsupported("the CUDA pools take channels-last 4-D input");
   spatial::Window window = spatial::read_window(ctx, ctx.node.attr_ints("kernel_shape", {}));
   if (window.rank() != 2) ctx.fail("kernel_shape must have 2 entries");
-  const Shape out = spatial::sliding_output_shape(ctx, window, spatial::read_auto_pad(ctx), {x.dim(1), x.dim(2)},
+  const Shape out = spatial::sliding_output_shape(ctx, window, spatial::read_auto_pad(ctx), {x[1], x[2]},
                                                   ctx.node.attr_int("ceil_mode", 0) != 0);
-  return Pool2d{x.dim(0), x.dim(1), x.dim(2), x.dim(3), out[0], out[1],
+  return Pool2d{x[0], x[1], x[2], x[3], out[0], out[1],
                 static_cast<int>(window.kernel[0]), static_cast<int>(window.kernel[1]),
                 static_cast<int>(window.strides[0]), static_cast<int>(window.strides[1]),
                 static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
@@ -100,23 +101,27 @@ Pool2d pool_geometry(const KernelContext& ctx, const Tensor& x) {
                 static_cast<int>(window.pads_end[0]), static_cast<int>(window.pads_end[1])};
 }
 
+namespace {
+
 void max_pool(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   if (ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty()) ctx.unsupported("MaxPool's Indices output");
-  const Pool2d p = pool_geometry(ctx, x);
+  const Pool2d p = pool_geometry(ctx, x.shape());
   Tensor& y = ctx.make_output(0, x.dtype(), {p.n, p.oh, p.ow, p.c}, false);
   if (x.dtype() == DType::kInt8)
     max_pool_nhwc_int8(x.data<int8_t>(), y.data<int8_t>(), p, stream_of(ctx));
   else if (x.dtype() == DType::kFloat32)
     max_pool_nhwc_f32(x.data<float>(), y.data<float>(), p, stream_of(ctx));
+  else if (x.dtype() == DType::kFloat16)
+    max_pool_nhwc_f16(x.data<__half>(), y.data<__half>(), p, stream_of(ctx));
   else
-    ctx.unsupported("the CUDA MaxPool takes int8 or float32");
+    ctx.unsupported("the CUDA MaxPool takes int8, float32 or float16");
 }
 
 void average_pool(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   if (x.dtype() != DType::kFloat32) ctx.unsupported("the CUDA AveragePool takes float32");
-  const Pool2d p = pool_geometry(ctx, x);
+  const Pool2d p = pool_geometry(ctx, x.shape());
   Tensor& y = ctx.make_output(0, x.dtype(), {p.n, p.oh, p.ow, p.c}, false);
   avg_pool_nhwc_f32(x.data<float>(), y.data<float>(), p, ctx.node.attr_int("count_include_pad", 0) != 0,
                     stream_of(ctx));
@@ -126,9 +131,14 @@ void global_average_pool(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   if (!ctx.node.channels_last() || x.rank() != 4)
     ctx.unsupported("the CUDA GlobalAveragePool takes channels-last 4-D input");
-  if (x.dtype() != DType::kFloat32) ctx.unsupported("the CUDA GlobalAveragePool takes float32");
-  Tensor& y = ctx.make_output(0, DType::kFloat32, {x.dim(0), 1, 1, x.dim(3)}, false);
-  global_avg_pool_nhwc_f32(x.data<float>(), y.data<float>(), x.dim(0), x.dim(1) * x.dim(2), x.dim(3), stream_of(ctx));
+  Tensor& y = ctx.make_output(0, x.dtype(), {x.dim(0), 1, 1, x.dim(3)}, false);
+  const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  if (x.dtype() == DType::kFloat32)
+    global_avg_pool_nhwc_f32(x.data<float>(), y.data<float>(), n, hw, c, stream_of(ctx));
+  else if (x.dtype() == DType::kFloat16)
+    global_avg_pool_nhwc_f16(x.data<__half>(), y.data<__half>(), n, hw, c, stream_of(ctx));
+  else
+    ctx.unsupported("the CUDA GlobalAveragePool takes float32 or float16");
 }
 
 class Int8AddKernel : public PreparedKernel {
@@ -201,6 +211,7 @@ void register_cuda_kernels(KernelRegistry& r) {
                       }));
   }
   register_cuda_int8_kernels(r);
+  register_cuda_float_kernels(r);
 }
 
 }  // namespace octet

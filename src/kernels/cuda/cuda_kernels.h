@@ -5,12 +5,14 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/cuda_ops.h"
 #include "octet/kernel.h"
 
 namespace octet {
 
 void register_cuda_kernels(KernelRegistry& r);         // cuda_kernels.cpp: all of them
 void register_cuda_int8_kernels(KernelRegistry& r);    // int8_kernels.cpp: Int8Conv, Int8MatMul
+void register_cuda_float_kernels(KernelRegistry& r);   // float_kernels.cpp: FP32 / FP16 layers
 
 namespace cuda {
 
@@ -20,6 +22,9 @@ KernelDef kernel_def(const char* op, const char* domain, int64_t since, int64_t 
 
 // The run's stream; fails naming the node when the kernel runs outside a GPU execution context.
 cudaStream_t stream_of(const KernelContext& ctx);
+
+// Channels-last pooling geometry of ctx's MaxPool / AveragePool node on x [N, H, W, C].
+Pool2d pool_geometry(const KernelContext& ctx, const Shape& x);
 
 }  // namespace cuda
 }  // namespace octet

@@ -52,6 +52,22 @@ __device__ __forceinline__ Index thread_stride() {
   return static_cast<Index>(gridDim.x) * static_cast<Index>(blockDim.x);
 }
 
+// Float and half values in float arithmetic (the FP16 engines' kernels compute in
+// float and round once, to nearest even, when they store).
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+
+template <class T>
+__device__ __forceinline__ T lowest_value() { return ::cuda::std::numeric_limits<T>::lowest(); }
+template <>
+__device__ __forceinline__ __half lowest_value<__half>() { return __ushort_as_half(0xFBFFu); }  // -65504
+
 // ---------------------------------------------------------------------------
 // Packs: V consecutive elements moved as one (vector) load or store
 
@@ -364,7 +380,7 @@ __global__ void max_pool_kernel(const T* x, T* y, Pool2d p, Index total_packs) {
       if constexpr (kInt8Words)
         best.lane[k] = 0x80808080u;  // -128 in each byte
       else
-        best.lane[k] = ::cuda::std::numeric_limits<T>::lowest();
+        best.lane[k] = lowest_value<T>();
     }
     bool first = true;
     for_each_window_tap<Extent>(p, o.oh, o.ow, [&](Index ih, Index iw, int) {
@@ -434,29 +450,24 @@ void launch_max_pool(const T* x, T* y, const Pool2d& p, cudaStream_t stream) {
 
 // One thread per (n, c) of [N, HW, C]: threads of a warp read consecutive channels.
 // The float sum runs in HW order from zero, then one division, as the reference's
-// std::accumulate; to_float gives each element's real value.
-template <class T, class ToFloat, class Index>
-__global__ void global_avg_pool_kernel(const T* x, float* y, Index n, Index hw, Index c, ToFloat to_float) {
+// std::accumulate.
+template <class T, class Index>
+__global__ void global_avg_pool_kernel(const T* x, T* y, Index n, Index hw, Index c) {
   const float count = static_cast<float>(hw);
   for (Index i = first_thread<Index>(); i < n * c; i += thread_stride<Index>()) {
     const T* column = x + i / c * hw * c + i % c;
     float sum = 0.0f;
     for (Index j = 0; j < hw; ++j) sum = __fadd_rn(sum, to_float(column[j * c]));
-    y[i] = __fdiv_rn(sum, count);
+    y[i] = from_float<T>(__fdiv_rn(sum, count));
   }
 }
 
-struct Identity {
-  __device__ float operator()(float v) const { return v; }
-};
-
-template <class T, class ToFloat>
-void launch_global_avg_pool(const T* x, float* y, int64_t n, int64_t hw, int64_t c, ToFloat to_float,
-                            cudaStream_t stream) {
+template <class T>
+void launch_global_avg_pool(const T* x, T* y, int64_t n, int64_t hw, int64_t c, cudaStream_t stream) {
   if (n * c == 0) return;
   with_index_type({n * hw * c}, [&](auto index) {
     using Index = decltype(index);
-    global_avg_pool_kernel<T, ToFloat, Index><<<blocks_for(n * c), kThreads, 0, stream>>>(x, y, n, hw, c, to_float);
+    global_avg_pool_kernel<T, Index><<<blocks_for(n * c), kThreads, 0, stream>>>(x, y, n, hw, c);
     OCTET_CUDA_CHECK_LAUNCH();
   });
 }
@@ -605,7 +616,128 @@ void launch_im2col(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_pad
   });
 }
 
+// ---------------------------------------------------------------------------
+// Float layers (FP32 and FP16 engines)
+
+// NaN-propagating as the reference activations (std::max(NaN, 0) is NaN): comparisons, not fmaxf.
+__device__ __forceinline__ float activate(float v, const FloatActivation& a) {
+  switch (a.kind) {
+    case FloatActivation::kNone: return v;
+    case FloatActivation::kRelu: return v < 0.0f ? 0.0f : v;
+    case FloatActivation::kClip: {
+      const float low = v < a.lo ? a.lo : v;
+      return a.hi < low ? a.hi : low;
+    }
+    case FloatActivation::kLeakyRelu: return v < 0.0f ? __fmul_rn(a.alpha, v) : v;
+    case FloatActivation::kSigmoid: return 1.0f / (1.0f + expf(-v));
+    case FloatActivation::kHardSwish: {
+      const float t = __fadd_rn(__fmul_rn(v, 1.0f / 6.0f), 0.5f);
+      return __fmul_rn(v, t < 0.0f ? 0.0f : (1.0f < t ? 1.0f : t));
+    }
+  }
+  return v;
+}
+
+template <class T, class Index>
+__global__ void float_epilogue_kernel(const T* x, const T* bias, const T* z, T* y, Index total, Index cols,
+                                      FloatActivation act) {
+  for (Index i = first_thread<Index>(); i < total; i += thread_stride<Index>()) {
+    float v = to_float(x[i]);
+    if (bias) v = __fadd_rn(v, to_float(bias[i % cols]));
+    if (z) v = __fadd_rn(v, to_float(z[i]));
+    y[i] = from_float<T>(activate(v, act));
+  }
+}
+
+template <class T>
+void launch_float_epilogue(const T* x, const T* bias, const T* z, T* y, int64_t rows, int64_t cols,
+                           const FloatActivation& act, cudaStream_t stream) {
+  const int64_t total = rows * cols;
+  if (total == 0) return;
+  with_index_type({total}, [&](auto index) {
+    using Index = decltype(index);
+    float_epilogue_kernel<T, Index><<<blocks_for(total), kThreads, 0, stream>>>(x, bias, z, y, total, cols, act);
+    OCTET_CUDA_CHECK_LAUNCH();
+  });
+}
+
+template <class To>
+struct ConvertTo {
+  template <class From>
+  __device__ To operator()(From v) const { return from_float<To>(to_float(v)); }
+};
+
+// One thread per output element, as int8_conv_direct_kernel, with a float accumulator.
+template <class T, class Index>
+__global__ void float_conv_direct_kernel(const T* x, const T* w, T* y, Conv2d g, Index total) {
+  const Index h = g.h, w_in = g.w, c = g.c, m_count = g.m;
+  const int channels_per_group = static_cast<int>(g.c / g.group);
+  const int outputs_per_group = static_cast<int>(g.m / g.group);
+  const int filter_size = g.kh * g.kw * channels_per_group;
+  for (Index i = first_thread<Index>(); i < total; i += thread_stride<Index>()) {
+    const int m = static_cast<int>(i % m_count);
+    const Pixel<Index> o = split_pixel<Index>(i / m_count, g.oh, g.ow);
+    const T* x_group = x + static_cast<Index>(m / outputs_per_group) * channels_per_group;
+    const T* filter = w + static_cast<Index>(m) * filter_size;
+    float acc = 0.0f;
+    for_each_window_tap(g, o.oh, o.ow, [&](Index ih, Index iw, int tap) {
+      const T* xp = x_group + ((o.n * h + ih) * w_in + iw) * c;
+      const T* wp = filter + tap * channels_per_group;
+      for (int k = 0; k < channels_per_group; ++k) acc = __fmaf_rn(to_float(xp[k]), to_float(wp[k]), acc);
+    });
+    y[i] = from_float<T>(acc);
+  }
+}
+
+template <class T>
+void launch_float_conv_direct(const T* x, const T* w, T* y, const Conv2d& g, cudaStream_t stream) {
+  if (g.group < 1 || g.c % g.group != 0 || g.m % g.group != 0)
+    throw Error("float_conv_direct: group " + std::to_string(g.group) + " does not divide C " + std::to_string(g.c) +
+                " and M " + std::to_string(g.m));
+  const int64_t total = g.n * g.oh * g.ow * g.m;
+  if (total == 0) return;
+  with_index_type({g.n * g.h * g.w * g.c, total, g.m * g.kh * g.kw * (g.c / g.group)}, [&](auto index) {
+    using Index = decltype(index);
+    float_conv_direct_kernel<T, Index><<<blocks_for(total), kThreads, 0, stream>>>(x, w, y, g, total);
+    OCTET_CUDA_CHECK_LAUNCH();
+  });
+}
+
 }  // namespace
+
+void float_epilogue(const float* x, const float* bias, const float* z, float* y, int64_t rows, int64_t cols,
+                    const FloatActivation& act, cudaStream_t stream) {
+  launch_float_epilogue(x, bias, z, y, rows, cols, act, stream);
+}
+
+void float_epilogue(const __half* x, const __half* bias, const __half* z, __half* y, int64_t rows, int64_t cols,
+                    const FloatActivation& act, cudaStream_t stream) {
+  launch_float_epilogue(x, bias, z, y, rows, cols, act, stream);
+}
+
+void convert(const float* x, __half* y, int64_t n, cudaStream_t stream) {
+  launch_elementwise(ConvertTo<__half>{}, n, stream, y, x);
+}
+
+void convert(const __half* x, float* y, int64_t n, cudaStream_t stream) {
+  launch_elementwise(ConvertTo<float>{}, n, stream, y, x);
+}
+
+void float_conv_direct(const float* x, const float* w, float* y, const Conv2d& g, cudaStream_t stream) {
+  launch_float_conv_direct(x, w, y, g, stream);
+}
+
+void float_conv_direct(const __half* x, const __half* w, __half* y, const Conv2d& g, cudaStream_t stream) {
+  launch_float_conv_direct(x, w, y, g, stream);
+}
+
+void max_pool_nhwc_f16(const __half* x, __half* y, const Pool2d& p, cudaStream_t stream) {
+  launch_max_pool(x, y, p, stream);
+}
+
+void global_avg_pool_nhwc_f16(const __half* x, __half* y, int64_t n, int64_t hw, int64_t c, cudaStream_t stream) {
+  launch_global_avg_pool(x, y, n, hw, c, stream);
+}
 
 void quantize_int8(const float* x, int8_t* y, int64_t n, float scale, cudaStream_t stream) {
   launch_elementwise(Quantize{scale}, n, stream, y, x);
@@ -665,7 +797,7 @@ void avg_pool_nhwc_f32(const float* x, float* y, const Pool2d& p, bool count_inc
 }
 
 void global_avg_pool_nhwc_f32(const float* x, float* y, int64_t n, int64_t hw, int64_t c, cudaStream_t stream) {
-  launch_global_avg_pool(x, y, n, hw, c, Identity{}, stream);
+  launch_global_avg_pool(x, y, n, hw, c, stream);
 }
 
 void int8_add(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float ra, float rb, float lo, float hi,

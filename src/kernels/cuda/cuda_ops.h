@@ -3,6 +3,7 @@
 // follow the reference kernels (src/kernels/reference/) and, for INT8, the contract
 // of docs/int8_kernels.md bit for bit. Launch errors throw octet::Error.
 #pragma once
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -61,5 +62,31 @@ void int8_conv_direct(const int8_t* x, const int8_t* w, float* y, const Conv2d& 
 // order, zeros for padding taps and for columns k >= KH*KW*C up to k_padded. Then
 // the convolution is int8_gemm(cols, W as [M, k_padded], ...).
 void im2col_nhwc_int8(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_padded, cudaStream_t stream);
+
+// ---- Float layers of FP32 and FP16 engines: float and __half values, float arithmetic,
+// one rounding to the output type.
+
+// An activation as octet.FusedConv applies it (src/kernels/reference/fused_conv.cpp):
+// Relu, Clip [lo, hi], LeakyRelu (slope alpha), Sigmoid, HardSwish; NaN propagates.
+struct FloatActivation {
+  enum Kind : int { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSwish };
+  Kind kind = kNone;
+  float lo = 0.0f, hi = 0.0f, alpha = 0.01f;
+};
+// y[r, j] = act(x[r, j] + bias[j] + z[r, j]) over [rows, cols], the sums in that order;
+// bias [cols] and z [rows, cols] may be null; y may be x.
+void float_epilogue(const float* x, const float* bias, const float* z, float* y, int64_t rows, int64_t cols,
+                    const FloatActivation& act, cudaStream_t stream);
+void float_epilogue(const __half* x, const __half* bias, const __half* z, __half* y, int64_t rows, int64_t cols,
+                    const FloatActivation& act, cudaStream_t stream);
+// Cast float <-> half (round to nearest even), n elements.
+void convert(const float* x, __half* y, int64_t n, cudaStream_t stream);
+void convert(const __half* x, float* y, int64_t n, cudaStream_t stream);
+// Direct convolution of any geometry (grouped, depthwise), float accumulation, no bias:
+// X [N, H, W, C], W [M, KH, KW, C/group], Y [N, OH, OW, M].
+void float_conv_direct(const float* x, const float* w, float* y, const Conv2d& g, cudaStream_t stream);
+void float_conv_direct(const __half* x, const __half* w, __half* y, const Conv2d& g, cudaStream_t stream);
+void max_pool_nhwc_f16(const __half* x, __half* y, const Pool2d& p, cudaStream_t stream);
+void global_avg_pool_nhwc_f16(const __half* x, __half* y, int64_t n, int64_t hw, int64_t c, cudaStream_t stream);
 
 }  // namespace octet::cuda
