@@ -33,10 +33,10 @@ step resnet50_convolutions "$root/bin/octet_cuda_int8_conv"
 step resnet50 python3 scripts/gpu_bench.py --octet "$root/bin/octet" --batch 256 --json "$logs/resnet50.json" \
   --profile "$logs/resnet50_profile.txt"
 step engine_tests python3 -m pytest -q -s tests/runtime/test_cuda_engine.py
-# A small GPU engine for the sanitizers' engine runs; each sanitizer run is capped at 3 minutes.
-plan="$root/resnet.cuda.plan"
+# Small GPU engines (INT8, FP16) for the sanitizers' engine runs; each sanitizer run is capped at 3 minutes.
 python3 scripts/fashion_mnist_npy.py --split train --count 512 --out "$root/calib.npy" > /dev/null
-"$root/bin/octet" build models/resnet.onnx --int8 --calib-data "$root/calib.npy" --device cuda -o "$plan" --quiet
+"$root/bin/octet" build models/resnet.onnx --int8 --calib-data "$root/calib.npy" --device cuda -o "$root/int8.plan" --quiet
+"$root/bin/octet" build models/resnet.onnx --fp16 --device cuda -o "$root/fp16.plan" --quiet
 # The engine runs time every tactic of every layer (the kernels an engine may pick)
 # and then run the graph. racecheck's host memory grows with the grids it tracks
 # (H100 host, 128 GiB: 9 GiB at batch 1, 57 GiB at batch 8, killed at batch 64),
@@ -46,8 +46,11 @@ for tool in memcheck racecheck; do
     step "$tool-$(basename "$t")" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 "$t"
   done
   batch=$([[ $tool == racecheck ]] && echo 1 || echo 64)
-  step "$tool-engine" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
-    "$root/bin/octet" bench "$plan" --device cuda --batch "$batch" --warmup-ms 0 --duration-s 0.01 --min-iterations 3
+  for precision in int8 fp16; do
+    step "$tool-engine-$precision" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+      "$root/bin/octet" bench "$root/$precision.plan" --device cuda --batch "$batch" --warmup-ms 0 --duration-s 0.01 \
+      --min-iterations 3
+  done
 done
 
 echo; echo "=== Summary ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)) ==="
