@@ -58,5 +58,5 @@ printf '%s\n' "${summary[@]}"
 grep -h " | " "$logs/int8_gemm_8192.log"
 grep -h "^ResNet-50's convolutions\|FAILED" "$logs/resnet50_convolutions.log"
 grep -h "^|" "$logs/resnet50.log"
-grep -h -o -E "(lenet|resnet|mobilenetv2): CPU (INT8|FP32) top-1.*" "$logs/engine_tests.log"
+grep -h -o -E "(lenet|resnet|mobilenetv2): (CPU (INT8|FP32) top-1|[0-9]+ tensors calibrated).*" "$logs/engine_tests.log"
 tar -C "$logs" -czf "${OUT:-.}/gpu_logs.tar.gz" .

@@ -14,6 +14,7 @@
 #include "octet/calibration_cache.h"
 #include "passes/passes.h"
 #include "plugins/plugin_node.h"
+#include "runtime/device_runner.h"
 
 namespace octet {
 namespace {
@@ -167,6 +168,33 @@ void bind_cuda_kernels(Graph& graph, const BuilderConfig& config) {
   }
 }
 
+// A GPU engine's calibration runs the FP32 network on the GPU: channels-last (the
+// per-tensor statistics of |x| do not depend on the layout), on the CUDA float
+// kernels, each value copied back for the statistics. Where a layer has no CUDA
+// kernel, calibration runs on the CPU; the statistics and the cache are the same kind.
+CalibrationRunner calibration_runner(const Graph& network, const BuilderConfig& config) {
+  if (config.device != Device::kCuda) return {};
+  Graph gpu = network;
+  convert_to_channels_last(gpu);
+  try {
+    bind_cuda_kernels(gpu, config);
+  } catch (const UnsupportedError& e) {
+    config.log(std::string("calibration runs on the CPU: ") + e.what());
+    return {};
+  }
+  // The network's own values, not those of the layout's Transposes.
+  std::set<std::string> values;
+  for (const auto& n : network.nodes) values.insert(n.outputs.begin(), n.outputs.end());
+  auto executor = std::make_shared<const Executor>(std::move(gpu));
+  std::shared_ptr<GpuRunner> runner = make_cuda_runner(*executor);
+  config.log("calibration runs the FP32 network on the GPU");
+  return [executor, runner, values](const TensorMap& inputs, const ValueObserver& observer) {
+    runner->observe(inputs, [&](const std::string& name, const Tensor& value) {
+      if (values.count(name)) observer(name, value);
+    });
+  };
+}
+
 Engine build_network(const Graph& imported, const BuilderConfig& config) {
   EngineInfo info;
   // Calibration caches are keyed by the imported network, not the optimised one.
@@ -222,7 +250,7 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
 
   auto scales = scales_from_cache(network, fingerprint, config, algo);
   if (!scales) {
-    scales = calibrate_scales(network, *config.calibrator, config.log);
+    scales = calibrate_scales(network, *config.calibrator, config.log, calibration_runner(network, config));
     write_cache(*scales, network, fingerprint, config, algo);
   }
   QuantizedNetwork q = quantize_network(network, *scales, fp32_layers);

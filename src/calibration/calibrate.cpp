@@ -1,5 +1,7 @@
 #include "calibration/calibrate.h"
 
+#include <optional>
+
 #include "calibration/amax_algorithms.h"
 #include "calibration/tensor_statistics.h"
 #include "octet/executor.h"
@@ -7,7 +9,8 @@
 namespace octet {
 
 std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibrator& calibrator,
-                                              const std::function<void(const std::string&)>& log) {
+                                              const std::function<void(const std::string&)>& log,
+                                              const CalibrationRunner& runner) {
   if (network.inputs.size() != 1 || network.inputs[0].dtype != DType::kFloat32)
     throw Error("calibration supports networks with exactly one float32 input");
   const ValueInfo& input = network.inputs[0];
@@ -26,7 +29,8 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
                   " but input '" + input.name + "' is " + input.shape_str());
   }
 
-  Executor executor(network);
+  std::optional<Executor> executor;
+  if (!runner) executor.emplace(network);
   std::map<std::string, TensorStatistics> stats;
   auto observe = [&](const std::string& name, const Tensor& t) {
     if (t.dtype() == DType::kFloat32) stats[name].add(t.data<float>(), t.numel());
@@ -37,7 +41,10 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
   int batches = 0;
   while (calibrator.getBatch(bindings, names, 1)) {
     observe(input.name, binding);
-    executor.run({{input.name, binding}}, observe);
+    if (runner)
+      runner({{input.name, binding}}, observe);
+    else
+      executor->run({{input.name, binding}}, observe);
     ++batches;
   }
   if (batches == 0)

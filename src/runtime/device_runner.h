@@ -18,6 +18,9 @@ class GpuRunner {
   virtual double last_compute_ms() const = 0;
   // One run launched node by node with a CUDA event after each: every node's device time (ms), in graph order.
   virtual std::vector<double> profile_layers(const TensorMap& inputs) = 0;
+  // One run launched node by node, each value copied to the host as its node
+  // finishes and passed to `observer` there (calibration on the GPU).
+  virtual void observe(const TensorMap& inputs, const ValueObserver& observer) = 0;
 };
 
 // Throws octet::Error when this build has no CUDA backend or no device runs it.

@@ -1,9 +1,11 @@
 """GPU engines (`--device cuda`): on a machine without a usable CUDA device (CI), the
 build and the loading of a GPU plan fail with one clear line, and the GPU tests skip
 saying why; on a GPU (scripts/gpu_check.sh) the INT8 engines of the sample models
-match the CPU engines built from the same calibration cache."""
+match the CPU engines built from the same calibration cache, the FP32 and FP16 GPU
+engines the CPU's FP32 engine, and calibration on the GPU the CPU's."""
 import json
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -130,3 +132,30 @@ def test_gpu_fp32_and_fp16_engines_match_the_cpu_fp32_engine(model, run_octet, c
               f"agreement {100 * r['top1_agreement']:.2f}%, logits max abs difference {logits['max_abs']:.3g}")
         assert abs(r["reference_top1"] - r["engine_top1"]) * 100 <= top1_points, name
         assert logits["max_abs"] <= logits_relative * logits["reference_max_abs"], name
+
+
+def cache_scales(path):
+    """A calibration cache's scales by tensor (TensorRT's text format: header, then "tensor: float bits in hex")."""
+    lines = path.read_text().splitlines()
+    return {name: struct.unpack(">f", bytes.fromhex(bits))[0] for name, bits in (l.split(": ") for l in lines[1:])}
+
+
+@pytest.mark.parametrize("model", SAMPLE_MODELS)
+def test_gpu_calibration_gives_the_cpu_calibration(model, run_octet, calib_npy, cuda_unavailable, tmp_path):
+    """A GPU engine's calibration runs the FP32 network on the GPU: with minmax (no histogram to bin), the cache
+    lists the CPU calibration's tensors with their scales within float rounding."""
+    if cuda_unavailable:
+        pytest.skip(f"GPU test skipped: {cuda_unavailable}")
+    onnx = os.path.join(REPO, "models", f"{model}.onnx")
+    scales = {}
+    for device in ("cpu", "cuda"):
+        cache = tmp_path / f"{device}.cache"
+        built = run_octet("build", onnx, "--int8", "--calibrator", "minmax", "--calib-data", calib_npy, "--calib-cache",
+                          cache, "--device", device, "-o", tmp_path / f"{device}.plan")
+        on_gpu = "calibration runs the FP32 network on the GPU" in built.stdout + built.stderr
+        assert on_gpu == (device == "cuda"), built.stdout + built.stderr
+        scales[device] = cache_scales(cache)
+    assert scales["cuda"].keys() == scales["cpu"].keys()
+    worst = max(abs(scales["cuda"][t] - s) / s for t, s in scales["cpu"].items())
+    print(f"{model}: {len(scales['cpu'])} tensors calibrated on the GPU, scales within {worst:.2g} of the CPU's")
+    assert worst <= 1e-5

@@ -142,12 +142,24 @@ class CudaRunner : public GpuRunner {
     return download(plan.outputs, true);
   }
 
+  void observe(const TensorMap& inputs, const ValueObserver& observer) override {
+    DevicePlan& plan = planned(inputs);
+    upload(inputs, plan.inputs);
+    // The host copy is taken before the next node may reuse the value's arena slot.
+    const ValueObserver on_host = [&](const std::string& name, const Tensor& value) {
+      Tensor host = Tensor::uninitialized(value.dtype(), value.shape());
+      OCTET_CUDA_CHECK(cudaMemcpyAsync(host.raw(), value.raw(), value.nbytes(), cudaMemcpyDeviceToHost, stream_));
+      OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      observer(name, host);
+    };
+    DevicePlacement placement(plan, arena_, arena_bytes_, scratch_.get(), scratch_bytes_, stream_);
+    executor_.run_checked(plan.inputs, on_host, &placement);
+    OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
   std::vector<double> profile_layers(const TensorMap& inputs) override {
     const Graph& graph = executor_.graph();
-    std::vector<Shape> shapes;
-    for (const auto& v : graph.inputs) shapes.push_back(inputs.at(v.name).shape());
-    if (!plans_.count(shapes)) record(inputs, shapes);
-    DevicePlan& plan = plans_.at(shapes);
+    DevicePlan& plan = planned(inputs);
     upload(inputs, plan.inputs);
     std::vector<cudaEvent_t> after(graph.nodes.size());
     for (auto& e : after) OCTET_CUDA_CHECK(cudaEventCreate(&e));
@@ -222,6 +234,14 @@ class CudaRunner : public GpuRunner {
       device[name] = Tensor::view(t.dtype(), t.shape(), memory.get(), memory);
     }
     return device;
+  }
+
+  // The plan for these inputs' shapes, recorded by a first run where there is none.
+  DevicePlan& planned(const TensorMap& inputs) {
+    std::vector<Shape> shapes;
+    for (const auto& v : executor_.graph().inputs) shapes.push_back(inputs.at(v.name).shape());
+    if (!plans_.count(shapes)) record(inputs, shapes);
+    return plans_.at(shapes);
   }
 
   TensorMap record(const TensorMap& inputs, std::vector<Shape> shapes) {
