@@ -87,6 +87,15 @@ void transpose(KernelContext& ctx) {
 
 }  // namespace
 
+Conv2d conv_geometry(const KernelContext& ctx, const Shape& x, int64_t m, int64_t kh, int64_t kw, int64_t group) {
+  spatial::Window window = spatial::read_window(ctx, {kh, kw});
+  const Shape out = spatial::sliding_output_shape(ctx, window, spatial::read_auto_pad(ctx), {x[1], x[2]});
+  return Conv2d{x[0], x[1], x[2], x[3], m, out[0], out[1], static_cast<int>(kh), static_cast<int>(kw),
+                static_cast<int>(window.strides[0]), static_cast<int>(window.strides[1]),
+                static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
+                static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1]), static_cast<int>(group)};
+}
+
 Pool2d pool_geometry(const KernelContext& ctx, const Shape& x) {
   if (!ctx.node.channels_last() || x.size() != 4) ctx.unsupported("the CUDA pools take channels-last 4-D input");
   spatial::Window window = spatial::read_window(ctx, ctx.node.attr_ints("kernel_shape", {}));

@@ -23,6 +23,9 @@ KernelDef kernel_def(const char* op, const char* domain, int64_t since, int64_t 
 // The run's stream; fails naming the node when the kernel runs outside a GPU execution context.
 cudaStream_t stream_of(const KernelContext& ctx);
 
+// Channels-last geometry of ctx's convolution node on x [N, H, W, C], with M filters
+// of KH x KW in `group` groups (strides, pads, dilations, auto_pad from the node).
+Conv2d conv_geometry(const KernelContext& ctx, const Shape& x, int64_t m, int64_t kh, int64_t kw, int64_t group);
 // Channels-last pooling geometry of ctx's MaxPool / AveragePool node on x [N, H, W, C].
 Pool2d pool_geometry(const KernelContext& ctx, const Shape& x);
 

@@ -486,11 +486,13 @@ __device__ __forceinline__ int32_t dot_accumulate(const int8_t* x, const int8_t*
   }
 }
 
-// One thread per output element, the output channel fastest: a depthwise layer's
-// threads read consecutive input channels and write consecutive outputs.
-template <class Out, int V, class Index>
-__global__ void int8_conv_direct_kernel(const int8_t* x, const int8_t* w, Out* y, Conv2d g, const int32_t* bias,
-                                        const float* scale, float lo, float hi, Index total) {
+// Direct convolution, one thread per output element, the output channel fastest: a
+// depthwise layer's threads read consecutive input channels and write consecutive
+// outputs. For output i (channel m), acc = dot(x_tap, w_tap, channels, acc) over its
+// window's valid taps from `zero`, then store(i, m, acc).
+template <class T, class Index, class Acc, class Dot, class Store>
+__device__ __forceinline__ void direct_conv(const T* x, const T* w, const Conv2d& g, Index total, Acc zero, Dot dot,
+                                            Store store) {
   const Index h = g.h, w_in = g.w, c = g.c, m_count = g.m;
   const int channels_per_group = static_cast<int>(g.c / g.group);
   const int outputs_per_group = static_cast<int>(g.m / g.group);
@@ -498,16 +500,28 @@ __global__ void int8_conv_direct_kernel(const int8_t* x, const int8_t* w, Out* y
   for (Index i = first_thread<Index>(); i < total; i += thread_stride<Index>()) {
     const int m = static_cast<int>(i % m_count);
     const Pixel<Index> o = split_pixel<Index>(i / m_count, g.oh, g.ow);
-    const int8_t* x_group = x + static_cast<Index>(m / outputs_per_group) * channels_per_group;
-    const int8_t* filter = w + static_cast<Index>(m) * filter_size;
-    int32_t acc = 0;
+    const T* x_group = x + static_cast<Index>(m / outputs_per_group) * channels_per_group;
+    const T* filter = w + static_cast<Index>(m) * filter_size;
+    Acc acc = zero;
     for_each_window_tap(g, o.oh, o.ow, [&](Index ih, Index iw, int tap) {
-      const int8_t* xp = x_group + ((o.n * h + ih) * w_in + iw) * c;
-      const int8_t* wp = filter + tap * channels_per_group;
-      for (int c = 0; c < channels_per_group; c += V) acc = dot_accumulate<V>(xp + c, wp + c, acc);
+      acc = dot(x_group + ((o.n * h + ih) * w_in + iw) * c, filter + tap * channels_per_group, channels_per_group, acc);
     });
-    y[i] = apply_epilogue<Out>(add_bias(acc, bias ? bias[m] : 0), scale[m], lo, hi);
+    store(i, m, acc);
   }
+}
+
+template <class Out, int V, class Index>
+__global__ void int8_conv_direct_kernel(const int8_t* x, const int8_t* w, Out* y, Conv2d g, const int32_t* bias,
+                                        const float* scale, float lo, float hi, Index total) {
+  direct_conv(
+      x, w, g, total, int32_t{0},
+      [](const int8_t* xp, const int8_t* wp, int channels, int32_t acc) {
+        for (int c = 0; c < channels; c += V) acc = dot_accumulate<V>(xp + c, wp + c, acc);
+        return acc;
+      },
+      [&](Index i, int m, int32_t acc) {
+        y[i] = apply_epilogue<Out>(add_bias(acc, bias ? bias[m] : 0), scale[m], lo, hi);
+      });
 }
 
 template <class Out>
@@ -667,26 +681,16 @@ struct ConvertTo {
   __device__ To operator()(From v) const { return from_float<To>(to_float(v)); }
 };
 
-// One thread per output element, as int8_conv_direct_kernel, with a float accumulator.
+// direct_conv with a float accumulator.
 template <class T, class Index>
 __global__ void float_conv_direct_kernel(const T* x, const T* w, T* y, Conv2d g, Index total) {
-  const Index h = g.h, w_in = g.w, c = g.c, m_count = g.m;
-  const int channels_per_group = static_cast<int>(g.c / g.group);
-  const int outputs_per_group = static_cast<int>(g.m / g.group);
-  const int filter_size = g.kh * g.kw * channels_per_group;
-  for (Index i = first_thread<Index>(); i < total; i += thread_stride<Index>()) {
-    const int m = static_cast<int>(i % m_count);
-    const Pixel<Index> o = split_pixel<Index>(i / m_count, g.oh, g.ow);
-    const T* x_group = x + static_cast<Index>(m / outputs_per_group) * channels_per_group;
-    const T* filter = w + static_cast<Index>(m) * filter_size;
-    float acc = 0.0f;
-    for_each_window_tap(g, o.oh, o.ow, [&](Index ih, Index iw, int tap) {
-      const T* xp = x_group + ((o.n * h + ih) * w_in + iw) * c;
-      const T* wp = filter + tap * channels_per_group;
-      for (int k = 0; k < channels_per_group; ++k) acc = __fmaf_rn(to_float(xp[k]), to_float(wp[k]), acc);
-    });
-    y[i] = from_float<T>(acc);
-  }
+  direct_conv(
+      x, w, g, total, 0.0f,
+      [](const T* xp, const T* wp, int channels, float acc) {
+        for (int k = 0; k < channels; ++k) acc = __fmaf_rn(to_float(xp[k]), to_float(wp[k]), acc);
+        return acc;
+      },
+      [&](Index i, int, float acc) { y[i] = from_float<T>(acc); });
 }
 
 template <class T>

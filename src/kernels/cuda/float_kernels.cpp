@@ -18,7 +18,6 @@
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/float_gemm.h"
 #include "kernels/pooled_conv.h"
-#include "kernels/reference/spatial.h"
 #include "passes/passes.h"
 
 namespace octet {
@@ -111,14 +110,7 @@ class FloatConvKernel : public PreparedKernel {
     if (x.dtype() != type_ || x.rank() != 4 || x.dim(3) != cg_ * group_)
       ctx.fail("X " + std::string(dtype_name(x.dtype())) + shape_str(x.shape()) + " must be " + type_name +
                " [N, H, W, " + std::to_string(cg_ * group_) + "] (channels-last)");
-    spatial::Window window = spatial::read_window(ctx, {kh_, kw_});
-    const Shape out = spatial::sliding_output_shape(ctx, window, spatial::read_auto_pad(ctx), {x.dim(1), x.dim(2)});
-    const Conv2d g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), m_, out[0], out[1],
-                   static_cast<int>(kh_), static_cast<int>(kw_),
-                   static_cast<int>(window.strides[0]), static_cast<int>(window.strides[1]),
-                   static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
-                   static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1]),
-                   static_cast<int>(group_)};
+    const Conv2d g = conv_geometry(ctx, x.shape(), m_, kh_, kw_, group_);
     const Shape conv_shape{g.n, g.oh, g.ow, g.m};
     const void* z = nullptr;
     if (ctx.has_input(3)) {

@@ -26,7 +26,6 @@
 #include "kernels/cuda/int8_conv.h"
 #include "kernels/cuda/int8_gemm.h"
 #include "kernels/reference/int8/int8_kernels.h"
-#include "kernels/reference/spatial.h"
 
 namespace octet {
 namespace cuda {
@@ -146,14 +145,7 @@ class Int8ConvKernel : public PreparedKernel {
     const Tensor& x = ctx.input(0);
     if (x.dtype() != DType::kInt8 || x.rank() != 4 || x.dim(3) != cg_ * group_)
       ctx.fail("X " + shape_str(x.shape()) + " must be int8 [N, H, W, " + std::to_string(cg_ * group_) + "] (channels-last)");
-    spatial::Window window = spatial::read_window(ctx, {kh_, kw_});
-    const Shape out = spatial::sliding_output_shape(ctx, window, spatial::read_auto_pad(ctx), {x.dim(1), x.dim(2)});
-    const Conv2d g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), m_, out[0], out[1],
-                   static_cast<int>(kh_), static_cast<int>(kw_),
-                   static_cast<int>(window.strides[0]), static_cast<int>(window.strides[1]),
-                   static_cast<int>(window.pads_begin[0]), static_cast<int>(window.pads_begin[1]),
-                   static_cast<int>(window.dilations[0]), static_cast<int>(window.dilations[1]),
-                   static_cast<int>(group_)};
+    const Conv2d g = conv_geometry(ctx, x.shape(), m_, kh_, kw_, group_);
     const Shape out_shape{g.n, g.oh, g.ow, g.m};
     const int8_t* z = nullptr;
     if (epilogue_.sum) {
