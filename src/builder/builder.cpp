@@ -155,7 +155,6 @@ int64_t choose_kernels(Graph& graph, const BuilderConfig& config) {
 // A GPU engine: every layer on the CUDA backend (its kernels pick their own
 // variant by shape), checked by binding them, which also needs the GPU.
 void bind_cuda_kernels(Graph& graph, const BuilderConfig& config) {
-  if (const std::string why = why_no_cuda_device(); !why.empty()) throw Error("--device cuda: " + why);
   for (auto& node : graph.nodes) {
     if (is_plugin_node(node))
       throw UnsupportedError(node.describe() + ": plugin layers run on the CPU only (octet has no GPU plugin interface yet)");
@@ -267,6 +266,9 @@ Engine build_network(const Graph& imported, const BuilderConfig& config) {
 }  // namespace
 
 Engine build_engine(const Graph& network, const BuilderConfig& config) {
+  // A GPU build needs the GPU from the start: calibration runs there too.
+  if (config.device == Device::kCuda)
+    if (const std::string why = why_no_cuda_device(); !why.empty()) throw Error("--device cuda: " + why);
   Engine built = build_network(network, config);
   Graph graph = built.graph();
   std::map<std::string, float> scales = built.scales();
