@@ -126,8 +126,8 @@ Runner add_build(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "engine.plan to write")->required();
   cmd->add_flag("--int8", a->int8, "quantize to INT8 (calibrated, or with the model's own Q/DQ scales)");
   cmd->add_option("--device", a->device,
-                  "cpu, or cuda: an engine for this machine's GPU (FP32, FP16 with --fp16, or INT8; calibration "
-                  "runs on the CPU, and its cache serves either)")->capture_default_str();
+                  "cpu, or cuda: an engine for this machine's GPU (FP32, FP16 with --fp16, or INT8, calibrated on "
+                  "the GPU; a calibration cache serves either device)")->capture_default_str();
   cmd->add_flag("--bf16", a->bf16, "allow BF16 kernels where they are faster (CPUs with avx512_bf16 or AMX)");
   cmd->add_flag("--fp16", a->fp16,
                 "FP16 (trtexec's flag): with --device cuda and no --int8 the engine computes in float16; "
