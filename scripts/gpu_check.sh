@@ -38,8 +38,9 @@ python3 scripts/fashion_mnist_npy.py --split train --count 512 --out "$root/cali
 "$root/bin/octet" build models/resnet.onnx --int8 --calib-data "$root/calib.npy" --device cuda -o "$root/int8.plan" --quiet
 "$root/bin/octet" build models/resnet.onnx --fp16 --device cuda -o "$root/fp16.plan" --quiet
 # The engine runs time every tactic of every layer (the kernels an engine may pick)
-# and then run the graph. racecheck's host memory grows with the grids it tracks
-# (H100 host, 128 GiB: 9 GiB at batch 1, 57 GiB at batch 8, killed at batch 64),
+# and then run the graph. racecheck's host memory grows with the grids it tracks:
+# on the H100's 128 GiB host the OOM killer stopped it at batch 64 (peak RSS, by
+# `/usr/bin/time -v` around this command: 9 GiB at --batch 1, 57 GiB at --batch 8),
 # so it runs the engine at batch 1.
 for tool in memcheck racecheck; do
   for t in "$root"/bin/kernels_cuda_*_test; do

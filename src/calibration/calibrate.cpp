@@ -29,8 +29,12 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
                   " but input '" + input.name + "' is " + input.shape_str());
   }
 
-  std::optional<Executor> executor;
-  if (!runner) executor.emplace(network);
+  std::optional<Executor> cpu;
+  CalibrationRunner run = runner;
+  if (!run) {
+    cpu.emplace(network);
+    run = [&](const TensorMap& inputs, const ValueObserver& observer) { cpu->run(inputs, observer); };
+  }
   std::map<std::string, TensorStatistics> stats;
   auto observe = [&](const std::string& name, const Tensor& t) {
     if (t.dtype() == DType::kFloat32) stats[name].add(t.data<float>(), t.numel());
@@ -41,10 +45,7 @@ std::map<std::string, float> calibrate_scales(const Graph& network, IInt8Calibra
   int batches = 0;
   while (calibrator.getBatch(bindings, names, 1)) {
     observe(input.name, binding);
-    if (runner)
-      runner({{input.name, binding}}, observe);
-    else
-      executor->run({{input.name, binding}}, observe);
+    run({{input.name, binding}}, observe);
     ++batches;
   }
   if (batches == 0)

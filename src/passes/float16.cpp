@@ -26,7 +26,7 @@ Node cast_node(const std::string& from, const std::string& to, DType type) {
 
 Tensor to_float16(const Tensor& t) {
   Tensor half = Tensor::uninitialized(DType::kFloat16, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) half.data<uint16_t>()[i] = float_to_half(t.data<float>()[i]);
+  for (int64_t i = 0; i < t.numel(); ++i) half.set_from_double(i, t.get_as_double(i));
   return half;
 }
 

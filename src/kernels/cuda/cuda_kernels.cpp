@@ -175,16 +175,6 @@ class Int8AddKernel : public PreparedKernel {
   int8::AddRequantizer r_;
 };
 
-// A reference shape-only kernel (a view of its input).
-class ViewKernel : public PreparedKernel {
- public:
-  explicit ViewKernel(KernelFn fn) : fn_(std::move(fn)) {}
-  void run(KernelContext& ctx) const override { fn_(ctx); }
-
- private:
-  KernelFn fn_;
-};
-
 }  // namespace
 }  // namespace cuda
 
@@ -216,7 +206,7 @@ void register_cuda_kernels(KernelRegistry& r) {
                       [fn = ref->fn](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
                         for (size_t i = 1; i < node.inputs.size(); ++i)
                           if (node_has_input(node, i) && !constant_input(node, graph, i)) return nullptr;
-                        return std::make_unique<ViewKernel>(fn);
+                        return std::make_unique<FnKernel>(fn);  // the reference view
                       }));
   }
   register_cuda_int8_kernels(r);

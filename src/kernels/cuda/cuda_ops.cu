@@ -633,18 +633,18 @@ void launch_im2col(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_pad
 // ---------------------------------------------------------------------------
 // Float layers (FP32 and FP16 engines)
 
-// NaN-propagating as the reference activations (std::max(NaN, 0) is NaN): comparisons, not fmaxf.
-__device__ __forceinline__ float activate(float v, const FloatActivation& a) {
+// octet.FusedConv's activation (kernels/fused_activation.h), NaN-propagating as the reference activations (std::max(NaN, 0) is NaN): comparisons, not fmaxf.
+__device__ __forceinline__ float activate(float v, const FusedActivation& a) {
   switch (a.kind) {
-    case FloatActivation::kNone: return v;
-    case FloatActivation::kRelu: return v < 0.0f ? 0.0f : v;
-    case FloatActivation::kClip: {
+    case FusedActivation::kNone: return v;
+    case FusedActivation::kRelu: return v < 0.0f ? 0.0f : v;
+    case FusedActivation::kClip: {
       const float low = v < a.lo ? a.lo : v;
       return a.hi < low ? a.hi : low;
     }
-    case FloatActivation::kLeakyRelu: return v < 0.0f ? __fmul_rn(a.alpha, v) : v;
-    case FloatActivation::kSigmoid: return 1.0f / (1.0f + expf(-v));
-    case FloatActivation::kHardSwish: {
+    case FusedActivation::kLeakyRelu: return v < 0.0f ? __fmul_rn(a.alpha, v) : v;
+    case FusedActivation::kSigmoid: return 1.0f / (1.0f + expf(-v));
+    case FusedActivation::kHardSwish: {
       const float t = __fadd_rn(__fmul_rn(v, 1.0f / 6.0f), 0.5f);
       return __fmul_rn(v, t < 0.0f ? 0.0f : (1.0f < t ? 1.0f : t));
     }
@@ -654,7 +654,7 @@ __device__ __forceinline__ float activate(float v, const FloatActivation& a) {
 
 template <class T, class Index>
 __global__ void float_epilogue_kernel(const T* x, const T* bias, const T* z, T* y, Index total, Index cols,
-                                      FloatActivation act) {
+                                      FusedActivation act) {
   for (Index i = first_thread<Index>(); i < total; i += thread_stride<Index>()) {
     float v = to_float(x[i]);
     if (bias) v = __fadd_rn(v, to_float(bias[i % cols]));
@@ -665,7 +665,7 @@ __global__ void float_epilogue_kernel(const T* x, const T* bias, const T* z, T* 
 
 template <class T>
 void launch_float_epilogue(const T* x, const T* bias, const T* z, T* y, int64_t rows, int64_t cols,
-                           const FloatActivation& act, cudaStream_t stream) {
+                           const FusedActivation& act, cudaStream_t stream) {
   const int64_t total = rows * cols;
   if (total == 0) return;
   with_index_type({total}, [&](auto index) {
@@ -710,12 +710,12 @@ void launch_float_conv_direct(const T* x, const T* w, T* y, const Conv2d& g, cud
 }  // namespace
 
 void float_epilogue(const float* x, const float* bias, const float* z, float* y, int64_t rows, int64_t cols,
-                    const FloatActivation& act, cudaStream_t stream) {
+                    const FusedActivation& act, cudaStream_t stream) {
   launch_float_epilogue(x, bias, z, y, rows, cols, act, stream);
 }
 
 void float_epilogue(const __half* x, const __half* bias, const __half* z, __half* y, int64_t rows, int64_t cols,
-                    const FloatActivation& act, cudaStream_t stream) {
+                    const FusedActivation& act, cudaStream_t stream) {
   launch_float_epilogue(x, bias, z, y, rows, cols, act, stream);
 }
 

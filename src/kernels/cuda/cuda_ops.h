@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/fused_activation.h"
+
 namespace octet::cuda {
 
 // y = saturate(round_half_even(x / scale), -128, 127)  (float division), n elements.
@@ -66,19 +68,12 @@ void im2col_nhwc_int8(const int8_t* x, int8_t* cols, const Conv2d& g, int64_t k_
 // ---- Float layers of FP32 and FP16 engines: float and __half values, float arithmetic,
 // one rounding to the output type.
 
-// An activation as octet.FusedConv applies it (src/kernels/reference/fused_conv.cpp):
-// Relu, Clip [lo, hi], LeakyRelu (slope alpha), Sigmoid, HardSwish; NaN propagates.
-struct FloatActivation {
-  enum Kind : int { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSwish };
-  Kind kind = kNone;
-  float lo = 0.0f, hi = 0.0f, alpha = 0.01f;
-};
 // y[r, j] = act(x[r, j] + bias[j] + z[r, j]) over [rows, cols], the sums in that order;
 // bias [cols] and z [rows, cols] may be null; y may be x.
 void float_epilogue(const float* x, const float* bias, const float* z, float* y, int64_t rows, int64_t cols,
-                    const FloatActivation& act, cudaStream_t stream);
+                    const FusedActivation& act, cudaStream_t stream);
 void float_epilogue(const __half* x, const __half* bias, const __half* z, __half* y, int64_t rows, int64_t cols,
-                    const FloatActivation& act, cudaStream_t stream);
+                    const FusedActivation& act, cudaStream_t stream);
 // Cast float <-> half (round to nearest even), n elements.
 void convert(const float* x, __half* y, int64_t n, cudaStream_t stream);
 void convert(const __half* x, float* y, int64_t n, cudaStream_t stream);

@@ -29,41 +29,20 @@ bool is_float(DType t) { return t == DType::kFloat32 || t == DType::kFloat16; }
 // A float32 or float16 tensor's values as floats.
 std::vector<float> floats_of(const Tensor& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = t.dtype() == DType::kFloat16 ? half_to_float(t.data<uint16_t>()[i]) : t.data<float>()[i];
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(t.get_as_double(i));
   return out;
 }
 
 // A device copy of `values` in `type` (float32 or float16).
 std::shared_ptr<void> upload_as(DType type, const std::vector<float>& values) {
-  if (type == DType::kFloat32) return upload(values.data(), values.size());
-  std::vector<uint16_t> halves(values.size());
-  std::transform(values.begin(), values.end(), halves.begin(), float_to_half);
-  return upload(halves.data(), halves.size());
-}
-
-// FusedConv's activation attributes (as fuse_conv_activations writes them).
-FloatActivation read_activation(const std::map<std::string, Attribute>& attributes, const Node& node) {
-  Node holder;
-  holder.attributes = attributes;
-  const std::string name = holder.attr_string("activation", "none");
-  FloatActivation a;
-  if (name == "none") a.kind = FloatActivation::kNone;
-  else if (name == "relu") a.kind = FloatActivation::kRelu;
-  else if (name == "clip") a.kind = FloatActivation::kClip;
-  else if (name == "leaky_relu") a.kind = FloatActivation::kLeakyRelu;
-  else if (name == "sigmoid") a.kind = FloatActivation::kSigmoid;
-  else if (name == "hard_swish") a.kind = FloatActivation::kHardSwish;
-  else throw Error(node.describe() + ": unknown activation '" + name + "'");
-  a.lo = holder.attr_float("clip_min", std::numeric_limits<float>::lowest());
-  a.hi = holder.attr_float("clip_max", std::numeric_limits<float>::max());
-  a.alpha = holder.attr_float("alpha", 0.01f);
-  return a;
+  Tensor typed(type, {static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i) typed.set_from_double(static_cast<int64_t>(i), values[i]);
+  return upload(static_cast<const uint8_t*>(typed.raw()), typed.nbytes());
 }
 
 // y = act(x + bias + z) over [rows, cols] in `type`; bias and z may be null.
 void epilogue(DType type, const void* x, const void* bias, const void* z, void* y, int64_t rows, int64_t cols,
-              const FloatActivation& act, cudaStream_t stream) {
+              const FusedActivation& act, cudaStream_t stream) {
   if (type == DType::kFloat32)
     float_epilogue(static_cast<const float*>(x), static_cast<const float*>(bias), static_cast<const float*>(z),
                    static_cast<float*>(y), rows, cols, act, stream);
@@ -90,7 +69,7 @@ class FloatConvKernel : public PreparedKernel {
  public:
   FloatConvKernel(const Node& node, const Tensor& w, const Tensor* b)
       : type_(w.dtype()), m_(w.dim(0)), cg_(w.dim(1)), kh_(w.dim(2)), kw_(w.dim(3)), group_(node.attr_int("group", 1)),
-        activation_(read_activation(node.attributes, node)) {
+        activation_(read_fused_activation(node)) {
     // W [M, C/g, KH, KW] -> [M, KH, KW, C/g]: rows in im2col's column order.
     const std::vector<float> wf = floats_of(w);
     std::vector<float> packed(wf.size());
@@ -170,7 +149,7 @@ class FloatConvKernel : public PreparedKernel {
  private:
   DType type_;
   int64_t m_, cg_, kh_, kw_, group_;
-  FloatActivation activation_;
+  FusedActivation activation_;
   std::shared_ptr<void> weights_, bias_;
   std::optional<Node> pool_;  // the fused MaxPool's half (split_fused_max_pool)
 };
@@ -198,7 +177,7 @@ class FloatGemmKernel : public PreparedKernel {
     void* workspace = ctx.device_scratch(kFloatGemmWorkspaceBytes);
     float_gemm(type_, a.raw(), weights_.get(), y.raw(), rows, n_, k_, alpha_, nullptr, 0.0f, workspace,
                kFloatGemmWorkspaceBytes, stream);
-    if (bias_) epilogue(type_, y.raw(), bias_.get(), nullptr, y.raw(), rows, n_, FloatActivation{}, stream);
+    if (bias_) epilogue(type_, y.raw(), bias_.get(), nullptr, y.raw(), rows, n_, FusedActivation{}, stream);
   }
 
  private:
@@ -255,7 +234,7 @@ std::unique_ptr<PreparedKernel> prepare_matmul(const Node& node, const Graph& gr
 // Relu, Clip, LeakyRelu, Sigmoid, HardSwish on a float32 or float16 activation.
 class ActivationKernel : public PreparedKernel {
  public:
-  explicit ActivationKernel(FloatActivation act) : act_(act) {}
+  explicit ActivationKernel(FusedActivation act) : act_(act) {}
   void run(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     if (!is_float(x.dtype())) ctx.unsupported("the CUDA activations take float32 or float16");
@@ -264,7 +243,7 @@ class ActivationKernel : public PreparedKernel {
   }
 
  private:
-  FloatActivation act_;
+  FusedActivation act_;
 };
 
 // Add of two same-shaped float32 or float16 activations.
@@ -277,7 +256,7 @@ void add(KernelContext& ctx) {
     ctx.unsupported("the CUDA Add takes same-shaped inputs, got " + shape_str(a.shape()) + " and " +
                     shape_str(b.shape()));
   Tensor& y = ctx.make_output(0, a.dtype(), a.shape(), false);
-  epilogue(a.dtype(), a.raw(), nullptr, b.raw(), y.raw(), a.numel(), 1, FloatActivation{}, stream_of(ctx));
+  epilogue(a.dtype(), a.raw(), nullptr, b.raw(), y.raw(), a.numel(), 1, FusedActivation{}, stream_of(ctx));
 }
 
 // Cast between float32 and float16.
@@ -315,15 +294,17 @@ void register_cuda_float_kernels(KernelRegistry& r) {
     r.add(kernel_def(op, "", 1, 22, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
       const auto attributes = fused_activation_attributes(graph, node);
       if (!attributes || !inputs_are_activations(node, graph, 1)) return nullptr;
-      return std::make_unique<ActivationKernel>(read_activation(*attributes, node));
+      Node as_fused = node;  // the activation as FusedConv's attributes describe it
+      as_fused.attributes = *attributes;
+      return std::make_unique<ActivationKernel>(read_fused_activation(as_fused));
     }));
   r.add(kernel_def("Add", "", 7, 22, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     if (!inputs_are_activations(node, graph, 2)) return nullptr;
-    return KernelDef{"Add", "", 7, 22, "cuda", add}.bind(node, graph);
+    return std::make_unique<FnKernel>(add);
   }));
   r.add(kernel_def("Cast", "", 6, 22, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     if (!inputs_are_activations(node, graph, 1)) return nullptr;
-    return KernelDef{"Cast", "", 6, 22, "cuda", cast}.bind(node, graph);
+    return std::make_unique<FnKernel>(cast);
   }));
 }
 

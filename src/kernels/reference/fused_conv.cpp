@@ -7,9 +7,9 @@
 // separate Add and activation kernels, so fused and unfused graphs agree bit for bit.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <string>
 
+#include "kernels/fused_activation.h"
 #include "kernels/pooled_conv.h"
 #include "kernels/reference/channels_last.h"
 #include "kernels/reference/conv_core.h"
@@ -20,48 +20,23 @@
 namespace octet {
 namespace {
 
-enum class Activation { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSwish };
-
-struct Epilogue {
-  Activation activation = Activation::kNone;
-  float clip_min = std::numeric_limits<float>::lowest();
-  float clip_max = std::numeric_limits<float>::max();
-  float alpha = 0.01f;  // LeakyRelu's slope
-};
-
-Epilogue read_epilogue(const KernelContext& ctx) {
-  const std::string name = ctx.node.attr_string("activation", "none");
-  Epilogue e;
-  if (name == "none") e.activation = Activation::kNone;
-  else if (name == "relu") e.activation = Activation::kRelu;
-  else if (name == "clip") e.activation = Activation::kClip;
-  else if (name == "leaky_relu") e.activation = Activation::kLeakyRelu;
-  else if (name == "sigmoid") e.activation = Activation::kSigmoid;
-  else if (name == "hard_swish") e.activation = Activation::kHardSwish;
-  else ctx.fail("unknown activation '" + name + "'");
-  e.clip_min = ctx.node.attr_float("clip_min", e.clip_min);
-  e.clip_max = ctx.node.attr_float("clip_max", e.clip_max);
-  e.alpha = ctx.node.attr_float("alpha", e.alpha);
-  return e;
-}
-
 // NaN-propagating like the activation kernels (std::max(NaN, 0) is NaN).
 template <class T>
-T activate(T x, const Epilogue& e) {
-  switch (e.activation) {
-    case Activation::kNone: return x;
-    case Activation::kRelu: return std::max(x, T{0});
-    case Activation::kClip: return std::min(std::max(x, static_cast<T>(e.clip_min)), static_cast<T>(e.clip_max));
-    case Activation::kLeakyRelu: return x < T{0} ? static_cast<T>(e.alpha * x) : x;
-    case Activation::kSigmoid: return T{1} / (T{1} + std::exp(-x));
-    case Activation::kHardSwish:
+T activate(T x, const FusedActivation& e) {
+  switch (e.kind) {
+    case FusedActivation::kNone: return x;
+    case FusedActivation::kRelu: return std::max(x, T{0});
+    case FusedActivation::kClip: return std::min(std::max(x, static_cast<T>(e.lo)), static_cast<T>(e.hi));
+    case FusedActivation::kLeakyRelu: return x < T{0} ? static_cast<T>(e.alpha * x) : x;
+    case FusedActivation::kSigmoid: return T{1} / (T{1} + std::exp(-x));
+    case FusedActivation::kHardSwish:
       return x * std::min(std::max(x * static_cast<T>(1.0 / 6.0) + static_cast<T>(0.5), T{0}), T{1});
   }
   return x;
 }
 
 template <class T>
-void apply_epilogue(Tensor& y, const Tensor* residual, const Epilogue& e) {
+void apply_epilogue(Tensor& y, const Tensor* residual, const FusedActivation& e) {
   T* out = y.data<T>();
   const T* z = residual ? residual->data<T>() : nullptr;
   parallel_for(y.numel(), [&](int64_t begin, int64_t end) {
@@ -70,7 +45,7 @@ void apply_epilogue(Tensor& y, const Tensor* residual, const Epilogue& e) {
 }
 
 void fused_conv_kernel(KernelContext& ctx) {
-  const Epilogue epilogue = read_epilogue(ctx);
+  const FusedActivation epilogue = read_fused_activation(ctx.node);
   reference::conv_forward(ctx);
   Tensor& y = ctx.outputs[0];
   const Tensor* residual = ctx.has_input(3) ? &ctx.input(3) : nullptr;

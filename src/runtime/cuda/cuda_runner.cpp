@@ -124,9 +124,7 @@ class CudaRunner : public GpuRunner {
   double last_compute_ms() const override { return last_ms_; }
 
   TensorMap execute(const TensorMap& inputs) override {
-    const Graph& graph = executor_.graph();
-    std::vector<Shape> shapes;
-    for (const auto& v : graph.inputs) shapes.push_back(inputs.at(v.name).shape());
+    std::vector<Shape> shapes = shapes_of(inputs);
     auto found = plans_.find(shapes);
     if (found == plans_.end()) return record(inputs, std::move(shapes));
     DevicePlan& plan = found->second;
@@ -143,8 +141,6 @@ class CudaRunner : public GpuRunner {
   }
 
   void observe(const TensorMap& inputs, const ValueObserver& observer) override {
-    DevicePlan& plan = planned(inputs);
-    upload(inputs, plan.inputs);
     // The host copy is taken before the next node may reuse the value's arena slot.
     const ValueObserver on_host = [&](const std::string& name, const Tensor& value) {
       Tensor host = Tensor::uninitialized(value.dtype(), value.shape());
@@ -152,6 +148,13 @@ class CudaRunner : public GpuRunner {
       OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
       observer(name, host);
     };
+    std::vector<Shape> shapes = shapes_of(inputs);
+    if (!plans_.count(shapes)) {
+      record(inputs, std::move(shapes), on_host);  // the first run with these shapes is observed as it records
+      return;
+    }
+    DevicePlan& plan = plans_.at(shapes);
+    upload(inputs, plan.inputs);
     DevicePlacement placement(plan, arena_, arena_bytes_, scratch_.get(), scratch_bytes_, stream_);
     executor_.run_checked(plan.inputs, on_host, &placement);
     OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -236,21 +239,26 @@ class CudaRunner : public GpuRunner {
     return device;
   }
 
-  // The plan for these inputs' shapes, recorded by a first run where there is none.
-  DevicePlan& planned(const TensorMap& inputs) {
+  std::vector<Shape> shapes_of(const TensorMap& inputs) const {
     std::vector<Shape> shapes;
     for (const auto& v : executor_.graph().inputs) shapes.push_back(inputs.at(v.name).shape());
+    return shapes;
+  }
+
+  // The plan for these inputs' shapes, recorded by a first run where there is none.
+  DevicePlan& planned(const TensorMap& inputs) {
+    std::vector<Shape> shapes = shapes_of(inputs);
     if (!plans_.count(shapes)) record(inputs, shapes);
     return plans_.at(shapes);
   }
 
-  TensorMap record(const TensorMap& inputs, std::vector<Shape> shapes) {
+  TensorMap record(const TensorMap& inputs, std::vector<Shape> shapes, const ValueObserver& observer = {}) {
     DevicePlan plan;
     plan.inputs = device_inputs(inputs);
     upload(inputs, plan.inputs);
     DeviceRecorder recorder(executor_.graph(), stream_);
     OCTET_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    TensorMap outputs = executor_.run_checked(plan.inputs, {}, &recorder);
+    TensorMap outputs = executor_.run_checked(plan.inputs, observer, &recorder);
     OCTET_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     TensorMap host = download(outputs, true);
     plan.activations = plan_activations(executor_.graph(), recorder.recorded());
