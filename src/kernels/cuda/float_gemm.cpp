@@ -5,7 +5,9 @@
 
 #include <cublasLt.h>
 
+#include <cstdint>
 #include <memory>
+#include <utility>
 #include <mutex>
 #include <string>
 
@@ -26,6 +28,16 @@ cublasLtHandle_t handle() {
   static cublasLtHandle_t h = nullptr;
   std::call_once(once, [] { OCTET_CUBLASLT_CHECK(cublasLtCreate(&h)); });
   return h;
+}
+
+// The largest power of two up to 256 that divides p's address. cuBLASLt's heuristic
+// assumes 256-byte aligned operands unless told otherwise, and our arena's tensors sit
+// at multiples of 64.
+uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint32_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) alignment /= 2;
+  return alignment;
 }
 
 template <class T, cublasStatus_t (*Destroy)(T)>
@@ -57,6 +69,18 @@ void float_gemm(DType type, const void* a, const void* w, void* d, int64_t rows,
   OCTET_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&preference.value));
   OCTET_CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(
       preference.value, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes, sizeof(workspace_bytes)));
+  if (!c) beta = 0.0f;
+  const void* c_or_d = c ? c : d;
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> operands[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, w},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, a},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, c_or_d},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d}};
+  for (const auto& [attribute, pointer] : operands) {
+    const uint32_t alignment = alignment_of(pointer);
+    OCTET_CUBLASLT_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(preference.value, attribute, &alignment, sizeof(alignment)));
+  }
   cublasLtMatmulHeuristicResult_t best{};
   int found = 0;
   OCTET_CUBLASLT_CHECK(cublasLtMatmulAlgoGetHeuristic(handle(), op.value, w_layout.value, a_layout.value,
@@ -65,9 +89,8 @@ void float_gemm(DType type, const void* a, const void* w, void* d, int64_t rows,
   if (found == 0)
     throw Error("cuBLASLt has no " + std::string(dtype_name(type)) + " kernel for a [" + std::to_string(rows) + ", " +
                 std::to_string(k) + "] x [" + std::to_string(k) + ", " + std::to_string(n) + "] product");
-  if (!c) beta = 0.0f;
   OCTET_CUBLASLT_CHECK(cublasLtMatmul(handle(), op.value, &alpha, w, w_layout.value, a, a_layout.value, &beta,
-                                      c ? c : d, d_layout.value, d, d_layout.value, &best.algo, workspace,
+                                      c_or_d, d_layout.value, d, d_layout.value, &best.algo, workspace,
                                       workspace_bytes, stream));
 }
 
