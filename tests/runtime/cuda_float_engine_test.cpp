@@ -29,6 +29,9 @@ Engine build_float_engine(const Graph& network, Device device, bool fp16 = false
 }
 
 // Every output element within `relative` x the output's largest magnitude of the expected value.
+// FP32 gets 1e-4: a K-term float sum may move by K x 2^-24 of its terms' magnitude when
+// summed in another order (cuBLASLt's, not the CPU kernels'), and the sample models stack a
+// dozen layers with K in the hundreds; a wrong layout or weight is off by O(1).
 void expect_close(const TensorMap& expected, const TensorMap& got, double relative, const std::string& what) {
   ASSERT_EQ(expected.size(), got.size()) << what;
   for (const auto& [name, want] : expected) {
@@ -117,7 +120,7 @@ TEST(CudaFloatLayers, EveryLayerKindMatchesTheCpu) {
     const TensorMap expected = cpu_context.execute(feed);
     for (int run = 0; run < 3; ++run) {
       const std::string what = "batch " + std::to_string(batch) + " run " + std::to_string(run);
-      expect_close(expected, fp32_context.execute(feed), 1e-5, "FP32 " + what);
+      expect_close(expected, fp32_context.execute(feed), 1e-4, "FP32 " + what);
       expect_close(expected, fp16_context.execute(feed), 1e-2, "FP16 " + what);
     }
   }
@@ -143,7 +146,7 @@ TEST_P(CudaFloatEngine, Fp32AndFp16MatchTheCpu) {
     const TensorMap expected = cpu_context.execute(feed);
     for (int run = 0; run < 3; ++run) {
       const std::string what = std::string(GetParam()) + " batch " + std::to_string(batch) + " run " + std::to_string(run);
-      expect_close(expected, fp32_context.execute(feed), 1e-5, "FP32 " + what);
+      expect_close(expected, fp32_context.execute(feed), 1e-4, "FP32 " + what);
       expect_close(expected, fp16_context.execute(feed), 2e-2, "FP16 " + what);
     }
   }
