@@ -91,6 +91,10 @@ struct KernelDef {
   std::unique_ptr<PreparedKernel> bind(const Node& node, const Graph& graph) const;
 };
 
+// A stateless kernel function as a prepared kernel (what bind makes of fn): for
+// preparers that take only some nodes of an op.
+std::unique_ptr<PreparedKernel> stateless_kernel(KernelFn fn);
+
 // For preparers: whether `node` has input `index` (not omitted), and that input
 // when it is an initializer of `graph` (a constant: weights, bias), else nullptr.
 bool node_has_input(const Node& node, size_t index);

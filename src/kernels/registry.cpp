@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/reference/reference_kernels.h"
@@ -80,17 +81,19 @@ const KernelDef* KernelRegistry::find(const std::string& domain, const std::stri
 namespace {
 class StatelessKernel : public PreparedKernel {
  public:
-  explicit StatelessKernel(const KernelFn& fn) : fn_(fn) {}
+  explicit StatelessKernel(KernelFn fn) : fn_(std::move(fn)) {}
   void run(KernelContext& ctx) const override { fn_(ctx); }
 
  private:
-  const KernelFn& fn_;  // owned by the registry, which outlives every executor
+  KernelFn fn_;
 };
 }  // namespace
 
+std::unique_ptr<PreparedKernel> stateless_kernel(KernelFn fn) { return std::make_unique<StatelessKernel>(std::move(fn)); }
+
 std::unique_ptr<PreparedKernel> KernelDef::bind(const Node& node, const Graph& graph) const {
   if (prepare) return prepare(node, graph);
-  return std::make_unique<StatelessKernel>(fn);
+  return stateless_kernel(fn);
 }
 
 std::vector<const KernelDef*> KernelRegistry::candidates(const std::string& domain, const std::string& op_type,

@@ -206,7 +206,7 @@ void register_cuda_kernels(KernelRegistry& r) {
                       [fn = ref->fn](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
                         for (size_t i = 1; i < node.inputs.size(); ++i)
                           if (node_has_input(node, i) && !constant_input(node, graph, i)) return nullptr;
-                        return std::make_unique<FnKernel>(fn);  // the reference view
+                        return stateless_kernel(fn);  // the reference view
                       }));
   }
   register_cuda_int8_kernels(r);

@@ -20,17 +20,6 @@ namespace cuda {
 KernelDef kernel_def(const char* op, const char* domain, int64_t since, int64_t end, KernelFn fn,
                      KernelPreparer prepare = {});
 
-// A stateless kernel function as a prepared kernel: for preparers that take only some
-// nodes of an op (a KernelDef's fn takes them all).
-class FnKernel : public PreparedKernel {
- public:
-  explicit FnKernel(KernelFn fn) : fn_(std::move(fn)) {}
-  void run(KernelContext& ctx) const override { fn_(ctx); }
-
- private:
-  KernelFn fn_;
-};
-
 // The run's stream; fails naming the node when the kernel runs outside a GPU execution context.
 cudaStream_t stream_of(const KernelContext& ctx);
 

@@ -300,11 +300,11 @@ void register_cuda_float_kernels(KernelRegistry& r) {
     }));
   r.add(kernel_def("Add", "", 7, 22, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     if (!inputs_are_activations(node, graph, 2)) return nullptr;
-    return std::make_unique<FnKernel>(add);
+    return stateless_kernel(add);
   }));
   r.add(kernel_def("Cast", "", 6, 22, {}, [](const Node& node, const Graph& graph) -> std::unique_ptr<PreparedKernel> {
     if (!inputs_are_activations(node, graph, 1)) return nullptr;
-    return std::make_unique<FnKernel>(cast);
+    return stateless_kernel(cast);
   }));
 }
 
