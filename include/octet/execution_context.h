@@ -36,7 +36,8 @@ class ExecutionContext {
   // sees each value as it is produced; arena memory is reused, so a value is only
   // valid during the call (clone it to keep it). A run split into sub-batches
   // plans for the sub-batch's shapes; a run with an observer is never split (the
-  // observer sees whole-batch values).
+  // observer sees whole-batch values). On a GPU context the observer sees host
+  // copies, each taken as its node finishes (the run launches node by node).
   TensorMap execute(const TensorMap& inputs, const ValueObserver& observer = {});
 
   // Size of the activation arena: the largest planned for the input shapes run

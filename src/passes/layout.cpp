@@ -72,12 +72,13 @@ class ChannelsLastConversion {
   }
 
  private:
+  // Every value in nhwc_ is 4-D: converted nodes read 4-D activations and write 4-D outputs.
   bool convertible(const Node& n) const {
     if (is_plugin_node(n)) return plugin_converts(n);
     const std::vector<size_t> activations = channels_last_inputs(n);
     if (!activations.empty()) {
       for (size_t i : activations)
-        if (rank_of(g_, n.inputs[i]) != 4) return false;
+        if (!nhwc_.count(n.inputs[i]) && rank_of(g_, n.inputs[i]) != 4) return false;
       return true;
     }
     if (n.outputs.size() != 1) return false;
@@ -88,7 +89,10 @@ class ChannelsLastConversion {
         if (!nhwc_.count(in)) return false;
       return !n.inputs.empty();
     }
-    if (!is_layout_neutral(n) || rank_of(g_, n.outputs[0]) != 4) return false;
+    // An undeclared output has its widest input's rank: 4, where the other operands
+    // are one-element constants of rank 4 or less.
+    const int output_rank = rank_of(g_, n.outputs[0]);
+    if (!is_layout_neutral(n) || (output_rank != 4 && output_rank != -1)) return false;
     // Another operand's broadcast would differ between layouts unless it has one element.
     bool reads_nhwc = false;
     for (const auto& in : n.inputs) {
@@ -97,7 +101,7 @@ class ChannelsLastConversion {
         reads_nhwc = true;
       } else {
         const Tensor* t = graph_edit::find_initializer(g_, in);
-        if (!t || t->numel() != 1) return false;
+        if (!t || t->numel() != 1 || t->rank() > 4) return false;
       }
     }
     return reads_nhwc;

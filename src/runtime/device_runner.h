@@ -19,8 +19,9 @@ class GpuRunner {
   // One run launched node by node with a CUDA event after each: every node's device time (ms), in graph order.
   virtual std::vector<double> profile_layers(const TensorMap& inputs) = 0;
   // One run launched node by node, each value copied to the host as its node
-  // finishes and passed to `observer` there (calibration on the GPU).
-  virtual void observe(const TensorMap& inputs, const ValueObserver& observer) = 0;
+  // finishes and passed to `observer` there (calibration on the GPU, debugging a
+  // layer); returns host outputs as execute does.
+  virtual TensorMap observe(const TensorMap& inputs, const ValueObserver& observer) = 0;
 };
 
 // Throws octet::Error when this build has no CUDA backend or no device runs it.

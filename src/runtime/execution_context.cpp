@@ -75,10 +75,7 @@ int64_t common_batch(const Graph& graph, const TensorMap& inputs) {
 
 TensorMap ExecutionContext::execute(const TensorMap& inputs, const ValueObserver& observer) {
   executor_->check_inputs(inputs);
-  if (state_->gpu) {
-    if (observer) throw Error("a GPU execution context runs without value observers (calibration runs on the CPU)");
-    return state_->gpu->execute(inputs);
-  }
+  if (state_->gpu) return observer ? state_->gpu->observe(inputs, observer) : state_->gpu->execute(inputs);
   const int64_t batch = sub_batch_ > 0 && !observer ? common_batch(executor_->graph(), inputs) : 0;
   if (batch <= sub_batch_) return execute_planned(inputs, observer);
   TensorMap outputs;

@@ -104,6 +104,23 @@ TEST(ChannelsLast, BroadcastOperandsAndUnsupportedNodesKeepNchw) {
   EXPECT_EQ(convert_to_channels_last(conv1d), 0);
 }
 
+TEST(ChannelsLast, UndeclaredIntermediatesFollowTheirConvertedProducers) {
+  // No value_info between the layers (a graph built by hand, not inferred): a
+  // converted node's outputs are 4-D, so its readers convert too; a scalar Mul
+  // keeps its reader's rank, a rank-5 one-element operand would not.
+  const Graph original = make_graph(
+      {float_value("x", {2, 3, 5, 5})}, {float_value("y", {2, 4, 5, 5}), float_value("z", {1, 2, 4, 5, 5})},
+      {conv("x", "w1", "a"), make_node("Mul", {"a", "half"}, {"m"}), conv("m", "w2", "y"),
+       make_node("Mul", {"a", "rank5"}, {"z"})},
+      {{"w1", random_tensor({4, 3, 3, 3}, 1)}, {"w2", random_tensor({4, 4, 3, 3}, 2)}, {"half", scalar(0.5f)},
+       {"rank5", random_tensor({1, 1, 1, 1, 1}, 3)}});
+  Graph g = original;
+  EXPECT_EQ(convert_to_channels_last(g), 3);  // two Convs and the scalar Mul
+  EXPECT_TRUE(producer_of(g, "m").channels_last());
+  EXPECT_FALSE(producer_of(g, "z").channels_last());
+  expect_same_outputs(original, g, random_inputs(original), 1e-6);
+}
+
 TEST(ChannelsLast, ChannelConcatMovesToTheLastAxis) {
   const Graph original = make_graph(
       {float_value("x", {2, 3, 5, 5})}, {float_value("y", {2, 8, 5, 5})},

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "octet/builder.h"
 #include "octet/engine.h"
@@ -157,6 +159,39 @@ TEST_P(CudaFloatEngine, Fp32AndFp16MatchTheCpu) {
   // (Within 1e-6, not bit for bit: cuBLASLt picks each product's kernel afresh per engine.)
   expect_close(fp16.create_execution_context().execute(feed), loaded.create_execution_context().execute(feed), 1e-6,
                "loaded FP16 plan");
+}
+
+// Layer by layer: every value the FP16 engine computes within 2e-2 of its largest
+// magnitude in the FP32 GPU engine's run (same graph, same names, same layout), so
+// a failure names the first layer whose kernel goes wrong in half precision.
+TEST_P(CudaFloatEngine, Fp16ValuesFollowFp32LayerByLayer) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  const Graph network = import_onnx_file(octet::testing::sample_model(GetParam()));
+  const Engine fp32 = build_float_engine(network, Device::kCuda);
+  const Engine fp16 = build_float_engine(network, Device::kCuda, true);
+  const TensorMap feed = {{"input", random_images(7, 11)}};
+  std::map<std::string, Tensor> reference;
+  fp32.create_execution_context().execute(feed, [&](const std::string& name, const Tensor& value) {
+    reference.emplace(name, value.clone());
+  });
+  int compared = 0;
+  fp16.create_execution_context().execute(feed, [&](const std::string& name, const Tensor& value) {
+    auto it = reference.find(name);
+    if (it == reference.end() || HasFailure()) return;  // the Casts' values; past the first bad layer
+    const Tensor& want = it->second;
+    ASSERT_EQ(value.shape(), want.shape()) << name;
+    ++compared;
+    double largest = 0, worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      largest = std::max(largest, std::abs(want.get_as_double(i)));
+      const double diff = std::abs(want.get_as_double(i) - value.get_as_double(i));
+      worst = std::isnan(diff) ? INFINITY : std::max(worst, diff);
+    }
+    EXPECT_LE(worst, 2e-2 * std::max(largest, 1e-6))
+        << "value '" << name << "' " << std::string(dtype_name(value.dtype())) << shape_str(value.shape())
+        << " (largest |value| " << largest << ") is the first the FP16 engine gets wrong";
+  });
+  EXPECT_GT(compared, 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(SampleModels, CudaFloatEngine, ::testing::Values("lenet", "resnet", "mobilenetv2"));

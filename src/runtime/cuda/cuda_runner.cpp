@@ -140,7 +140,7 @@ class CudaRunner : public GpuRunner {
     return download(plan.outputs, true);
   }
 
-  void observe(const TensorMap& inputs, const ValueObserver& observer) override {
+  TensorMap observe(const TensorMap& inputs, const ValueObserver& observer) override {
     // The host copy is taken before the next node may reuse the value's arena slot.
     const ValueObserver on_host = [&](const std::string& name, const Tensor& value) {
       Tensor host = Tensor::uninitialized(value.dtype(), value.shape());
@@ -149,15 +149,12 @@ class CudaRunner : public GpuRunner {
       observer(name, host);
     };
     std::vector<Shape> shapes = shapes_of(inputs);
-    if (!plans_.count(shapes)) {
-      record(inputs, std::move(shapes), on_host);  // the first run with these shapes is observed as it records
-      return;
-    }
+    // The first run with these shapes is observed as it records.
+    if (!plans_.count(shapes)) return record(inputs, std::move(shapes), on_host);
     DevicePlan& plan = plans_.at(shapes);
     upload(inputs, plan.inputs);
     DevicePlacement placement(plan, arena_, arena_bytes_, scratch_.get(), scratch_bytes_, stream_);
-    executor_.run_checked(plan.inputs, on_host, &placement);
-    OCTET_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return download(executor_.run_checked(plan.inputs, on_host, &placement), false);
   }
 
   std::vector<double> profile_layers(const TensorMap& inputs) override {
