@@ -84,14 +84,15 @@ uint16_t float_to_half(float f) {
     return static_cast<uint16_t>(sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0));
   }
   if (absx >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // rounds to inf
-  if (absx < 0x38800000) {  // result is subnormal or zero
-    // Shift the implicit-1 mantissa into half's subnormal range with RNE.
-    int shift = 113 - static_cast<int>(absx >> 23);
-    if (shift > 24) return static_cast<uint16_t>(sign);
-    uint32_t mant = (absx & 0x7fffff) | 0x800000;
-    uint32_t half = mant >> (shift + 1);
-    uint32_t rem = mant & ((1u << (shift + 1)) - 1);
-    uint32_t mid = 1u << shift;
+  if (absx < 0x38800000) {  // below 2^-14: a subnormal half (a multiple of 2^-24) or zero
+    // |f| = mant * 2^(e - 150) with the implicit 1 in mant, so |f| / 2^-24 = mant >> (126 - e),
+    // rounded to nearest even; a round up from 1023 carries into the smallest normal, 0x0400.
+    const int shift = 126 - static_cast<int>(absx >> 23);
+    if (shift > 24) return static_cast<uint16_t>(sign);  // below 2^-25: rounds to zero
+    const uint32_t mant = (absx & 0x7fffff) | 0x800000;
+    uint32_t half = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    const uint32_t mid = 1u << (shift - 1);
     if (rem > mid || (rem == mid && (half & 1))) ++half;
     return static_cast<uint16_t>(sign | half);
   }
