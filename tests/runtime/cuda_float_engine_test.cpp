@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -105,6 +106,33 @@ TEST(Float16Conversion, CastsAtTheEdgesAndHalfWeights) {
   for (size_t i = 1; i < g.nodes.size(); ++i)
     for (const auto& in : g.nodes[i].inputs) EXPECT_NE(in, "input") << g.nodes[i].describe();
   EXPECT_NO_THROW(g.sort_topologically());
+}
+
+// The sample models' weights in half precision: each the nearest half of its float32
+// value (within half an ulp: 2^-11 relative for normal halves, 2^-25 absolute for the
+// subnormals below 2^-14, where trained networks keep many small weights), none NaN.
+TEST(Float16Conversion, SampleModelWeightsAreTheirNearestHalves) {
+  for (const char* model : {"lenet", "resnet", "mobilenetv2"}) {
+    Graph g = import_onnx_file(octet::testing::sample_model(model));
+    optimize_graph(g, {});
+    const Graph original = g;
+    convert_to_float16(g);
+    int64_t halved = 0, subnormal = 0;
+    for (const auto& [name, t] : g.initializers) {
+      if (t.dtype() != DType::kFloat16) continue;
+      const Tensor& before = original.initializers.at(name);
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        const double want = before.get_as_double(i), got = t.get_as_double(i);
+        const bool tiny = std::abs(want) < 0x1p-14;
+        subnormal += tiny && want != 0;
+        ASSERT_LE(std::abs(got - want), tiny ? 0x1p-25 : std::abs(want) * 0x1p-11) << model << " " << name << "[" << i << "]";
+      }
+      halved += t.numel();
+    }
+    EXPECT_GT(halved, 1000) << model;
+    std::printf("%s: %lld weights in half precision, %lld of them subnormal halves\n", model,
+                static_cast<long long>(halved), static_cast<long long>(subnormal));
+  }
 }
 
 TEST(CudaFloatLayers, EveryLayerKindMatchesTheCpu) {
