@@ -36,6 +36,22 @@ TEST(FloatToHalf, RoundsToNearestEvenAcrossTheWholeRange) {
   EXPECT_NE(nan & 0x03ff, 0);
 }
 
+// Every rounding boundary of the half grid: the float midway between two adjacent
+// finite halves goes to the one with an even mantissa, the floats just either side
+// of it to the nearer one (the midpoints are exact floats, subnormal halves included).
+TEST(FloatToHalf, EveryMidpointBetweenAdjacentHalvesRoundsToEven) {
+  for (uint16_t low = 0; low < 0x7bff; ++low) {
+    const uint16_t high = static_cast<uint16_t>(low + 1);
+    const float a = half_to_float(low), b = half_to_float(high);
+    const float mid = a + (b - a) / 2;
+    ASSERT_TRUE(a < mid && mid < b) << std::hex << low;
+    ASSERT_EQ(float_to_half(mid), (low & 1) ? high : low) << std::hex << low;
+    ASSERT_EQ(float_to_half(std::nextafter(mid, 0.0f)), low) << std::hex << low;
+    ASSERT_EQ(float_to_half(std::nextafter(mid, 1e6f)), high) << std::hex << low;
+    ASSERT_EQ(float_to_half(-mid), 0x8000 | float_to_half(mid)) << std::hex << low;
+  }
+}
+
 TEST(HalfToFloat, EveryFiniteHalfRoundTrips) {
   for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
     const uint16_t h = static_cast<uint16_t>(bits);

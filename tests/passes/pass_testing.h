@@ -91,6 +91,26 @@ inline TensorMap random_inputs(const Graph& g, int64_t batch = 2, uint32_t seed 
   return inputs;
 }
 
+// How far `got` is from `want` (same shape), elementwise.
+struct Difference {
+  double largest = 0;       // the expected values' largest magnitude
+  double worst = 0;         // the largest difference; infinite where one is NaN
+  int64_t worst_index = 0;  // where it is
+  // Every element within `relative` x the largest magnitude (at least `floor`).
+  bool within(double relative, double floor) const { return worst <= relative * std::max(largest, floor); }
+};
+
+inline Difference difference(const Tensor& want, const Tensor& got) {
+  Difference d;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    d.largest = std::max(d.largest, std::abs(want.get_as_double(i)));
+    double diff = std::abs(want.get_as_double(i) - got.get_as_double(i));
+    if (std::isnan(diff)) diff = INFINITY;
+    if (diff > d.worst) d.worst = diff, d.worst_index = i;
+  }
+  return d;
+}
+
 // Runs both graphs on the same inputs: the same outputs, by name, each element
 // within `tolerance` of the original's relative to that output's largest magnitude.
 inline void expect_same_outputs(const Graph& original, const Graph& optimized, const TensorMap& inputs,
@@ -102,11 +122,9 @@ inline void expect_same_outputs(const Graph& original, const Graph& optimized, c
     ASSERT_TRUE(got.count(name)) << "output " << name << " is missing";
     const Tensor& actual = got.at(name);
     ASSERT_EQ(actual.shape(), expected.shape()) << name;
-    double peak = 0;
-    for (int64_t i = 0; i < expected.numel(); ++i) peak = std::max(peak, std::abs(expected.get_as_double(i)));
-    for (int64_t i = 0; i < expected.numel(); ++i)
-      ASSERT_NEAR(actual.get_as_double(i), expected.get_as_double(i), tolerance * std::max(peak, 1e-30))
-          << name << " element " << i;
+    const Difference d = difference(expected, actual);
+    ASSERT_TRUE(d.within(tolerance, 1e-30)) << name << " element " << d.worst_index << " off by " << d.worst
+                                            << " (largest |value| " << d.largest << ")";
   }
 }
 

@@ -35,22 +35,6 @@ Engine build_float_engine(const Graph& network, Device device, bool fp16 = false
 // FP32 gets 1e-4: a K-term float sum may move by K x 2^-24 of its terms' magnitude when
 // summed in another order (cuBLASLt's, not the CPU kernels'), and the sample models stack a
 // dozen layers with K in the hundreds; a wrong layout or weight is off by O(1).
-struct Difference {
-  double largest = 0;  // the expected values' largest magnitude
-  double worst = 0;    // the largest difference; infinite where one is NaN
-  bool within(double relative) const { return worst <= relative * std::max(largest, 1e-6); }
-};
-
-Difference difference(const Tensor& want, const Tensor& got) {
-  Difference d;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    d.largest = std::max(d.largest, std::abs(want.get_as_double(i)));
-    const double diff = std::abs(want.get_as_double(i) - got.get_as_double(i));
-    d.worst = std::isnan(diff) ? INFINITY : std::max(d.worst, diff);
-  }
-  return d;
-}
-
 void expect_close(const TensorMap& expected, const TensorMap& got, double relative, const std::string& what) {
   ASSERT_EQ(expected.size(), got.size()) << what;
   for (const auto& [name, want] : expected) {
@@ -59,7 +43,7 @@ void expect_close(const TensorMap& expected, const TensorMap& got, double relati
     ASSERT_EQ(t.dtype(), DType::kFloat32) << what << ": " << name;
     ASSERT_EQ(t.shape(), want.shape()) << what << ": " << name;
     const Difference d = difference(want, t);
-    EXPECT_TRUE(d.within(relative)) << what << ": " << name << " off by " << d.worst << " (largest |value| "
+    EXPECT_TRUE(d.within(relative, 1e-6)) << what << ": " << name << " off by " << d.worst << " (largest |value| "
                                     << d.largest << ", allowed " << relative << " of it)";
   }
 }
@@ -222,7 +206,7 @@ TEST_P(CudaFloatEngine, Fp16ValuesFollowFp32LayerByLayer) {
     ASSERT_EQ(value.shape(), want.shape()) << name;
     ++compared;
     const Difference d = difference(want, value);
-    EXPECT_TRUE(d.within(2e-2)) << "value '" << name << "' " << std::string(dtype_name(value.dtype()))
+    EXPECT_TRUE(d.within(2e-2, 1e-6)) << "value '" << name << "' " << std::string(dtype_name(value.dtype()))
                                 << shape_str(value.shape()) << " is the first the FP16 engine gets wrong: off by "
                                 << d.worst << " (largest |value| " << d.largest << ")";
   });
