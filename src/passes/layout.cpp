@@ -72,13 +72,16 @@ class ChannelsLastConversion {
   }
 
  private:
-  // Every value in nhwc_ is 4-D: converted nodes read 4-D activations and write 4-D outputs.
+  // A value's rank: 4 for every value in nhwc_ (converted nodes read 4-D activations
+  // and write 4-D outputs, declared or not), else as declared (-1 where undeclared).
+  int rank(const std::string& name) const { return nhwc_.count(name) ? 4 : rank_of(g_, name); }
+
   bool convertible(const Node& n) const {
     if (is_plugin_node(n)) return plugin_converts(n);
     const std::vector<size_t> activations = channels_last_inputs(n);
     if (!activations.empty()) {
       for (size_t i : activations)
-        if (!nhwc_.count(n.inputs[i]) && rank_of(g_, n.inputs[i]) != 4) return false;
+        if (rank(n.inputs[i]) != 4) return false;
       return true;
     }
     if (n.outputs.size() != 1) return false;

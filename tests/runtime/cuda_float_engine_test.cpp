@@ -126,7 +126,7 @@ TEST(Float16Conversion, SampleModelWeightsAreTheirNearestHalves) {
       halved += t.numel();
     }
     EXPECT_GT(halved, 1000) << model;
-    std::printf("%s: %lld weights in half precision, %lld of them subnormal halves\n", model,
+    std::printf("%s: %lld weights in half precision, %lld of them below 2^-14 (subnormal or zero as halves)\n", model,
                 static_cast<long long>(halved), static_cast<long long>(subnormal));
   }
 }
