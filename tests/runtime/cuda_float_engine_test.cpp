@@ -113,21 +113,21 @@ TEST(Float16Conversion, SampleModelWeightsAreTheirNearestHalves) {
     optimize_graph(g, {});
     const Graph original = g;
     convert_to_float16(g);
-    int64_t halved = 0, subnormal = 0;
+    int64_t halved = 0, below_min_normal = 0;
     for (const auto& [name, t] : g.initializers) {
       if (t.dtype() != DType::kFloat16) continue;
       const Tensor& before = original.initializers.at(name);
       for (int64_t i = 0; i < t.numel(); ++i) {
         const double want = before.get_as_double(i), got = t.get_as_double(i);
         const bool tiny = std::abs(want) < 0x1p-14;
-        subnormal += tiny && want != 0;
+        below_min_normal += tiny && want != 0;
         ASSERT_LE(std::abs(got - want), tiny ? 0x1p-25 : std::abs(want) * 0x1p-11) << model << " " << name << "[" << i << "]";
       }
       halved += t.numel();
     }
     EXPECT_GT(halved, 1000) << model;
-    std::printf("%s: %lld weights in half precision, %lld of them below 2^-14 (subnormal or zero as halves)\n", model,
-                static_cast<long long>(halved), static_cast<long long>(subnormal));
+    std::printf("%s: %lld weights in half precision, %lld of them below 2^-14 (subnormal or zero as halves)\n",
+                model, static_cast<long long>(halved), static_cast<long long>(below_min_normal));
   }
 }
 
